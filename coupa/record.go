@@ -1,0 +1,101 @@
+package coupa
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Record is one Coupa object exactly as the instance sent it, plus the two
+// fields change capture needs, parsed once.
+type Record struct {
+	// ID is the object's Coupa id.
+	ID int64
+	// UpdatedAt is the object's updated-at as a UTC instant (second
+	// precision, as Coupa sends it).
+	UpdatedAt time.Time
+	// Raw is the object's JSON, unchanged: hyphenated keys, decimals as
+	// strings, unknown keys and the instance's UTC offset all preserved.
+	Raw json.RawMessage
+}
+
+// Page is the answer to one list call.
+type Page struct {
+	Records []Record
+	// Date is the instance's clock when it answered (the HTTP Date header,
+	// second precision). Sync passes take their upper bound from it so that
+	// skew between this host and the instance cannot skip records.
+	Date time.Time
+}
+
+// DecodePage parses a list response body: a JSON array of objects, each with
+// an integer "id" and an "updated-at" datetime. Anything else is an error; an
+// empty array is an empty page. Numbers stay exact (the raw bytes are kept).
+func DecodePage(body []byte) ([]Record, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
+		return nil, fmt.Errorf("coupa: list response is not a JSON array")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, fmt.Errorf("coupa: decoding list response: %w", err)
+	}
+	out := make([]Record, 0, len(raws))
+	for i, raw := range raws {
+		r, err := DecodeRecord(raw)
+		if err != nil {
+			return nil, fmt.Errorf("coupa: record %d of page: %w", i, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// DecodeRecord parses one object's id and updated-at and keeps its raw JSON.
+func DecodeRecord(raw json.RawMessage) (Record, error) {
+	var head struct {
+		ID        json.RawMessage `json:"id"`
+		UpdatedAt json.RawMessage `json:"updated-at"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return Record{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	id, err := strconv.ParseInt(string(head.ID), 10, 64)
+	if err != nil {
+		return Record{}, fmt.Errorf("id %s is not an integer", truncate(head.ID, 40))
+	}
+	var s string
+	if err := json.Unmarshal(head.UpdatedAt, &s); err != nil {
+		return Record{}, fmt.Errorf("record %d: updated-at %s is not a string", id, truncate(head.UpdatedAt, 40))
+	}
+	at, err := ParseTime(s)
+	if err != nil {
+		return Record{}, fmt.Errorf("record %d: %w", id, err)
+	}
+	return Record{ID: id, UpdatedAt: at, Raw: raw}, nil
+}
+
+// ParseTime parses a Coupa datetime ("2016-10-07T06:59:46-07:00") into a
+// UTC instant. A zone is required: a datetime without one is ambiguous.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("datetime %q is not ISO 8601 with a zone", s)
+	}
+	return t.UTC(), nil
+}
+
+// FormatTime formats an instant the way filters expect it: ISO 8601 in UTC
+// with second precision ("2024-01-02T03:04:05Z").
+func FormatTime(t time.Time) string {
+	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,3 @@
+module github.com/coupa-kafka/coupa-kafka
+
+go 1.26.8
