@@ -326,4 +326,6 @@ func (*staleToken) Error() string { return "coupa: access token refused (401)" }
 // retryAfter carries a 429's Retry-After into the backoff.
 type retryAfter struct{ seconds int }
 
-func (e *retryAfter) Error() string { return fmt.Sprintf("coupa: rate limited; retry after %d s", e.seconds) }
+func (e *retryAfter) Error() string {
+	return fmt.Sprintf("coupa: rate limited; retry after %d s", e.seconds)
+}

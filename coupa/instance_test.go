@@ -62,7 +62,7 @@ func TestQueryValues(t *testing.T) {
 func TestDecodePage(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, errHas string
-		n              int
+		n                  int
 	}{
 		{name: "empty array", body: `[]`, n: 0},
 		{name: "records", body: `[{"id":1,"updated-at":"2016-10-07T06:59:46-07:00","total":"567.07"},{"id":2,"updated-at":"2016-10-07T13:59:46Z"}]`, n: 2},
