@@ -1,0 +1,174 @@
+// Package offsets defines the cursor that records how far a table has been
+// published, its JSON encoding in the Kafka offsets topic, and the store that
+// reads cursors back.
+//
+// A cursor is only ever written in the same Kafka transaction as the records
+// it covers, so a consumer reading the offsets topic with read_committed sees
+// a cursor exactly when it sees the records: a crash at any instant leaves the
+// committed cursor and the committed records in agreement.
+package offsets
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Mode is how a table is being read.
+type Mode string
+
+const (
+	// Incremental reads what changed after the cursor (plus the lookback
+	// window) and skips versions already published.
+	Incremental Mode = "incremental"
+	// FullRefresh re-reads and republishes the whole table from the cursor
+	// on, then switches to Incremental. Set by `cursors reset --to-earliest
+	// --full-refresh`; resumable like any other pass.
+	FullRefresh Mode = "full_refresh"
+)
+
+// Version is the cursor format written by this build. Readers accept every
+// version up to it and refuse newer ones (a downgrade must not misread a
+// cursor and skip data).
+const Version = 1
+
+// Cursor is a table's position in Coupa's (updated_at, id) order: every record
+// whose (updated_at, id) is at or before (UpdatedAt, ID) has been published.
+// The zero Cursor is before every record.
+type Cursor struct {
+	UpdatedAt time.Time
+	ID        int64
+	Mode      Mode
+	// Published counts records published under this key since the cursor
+	// was created or reset; informational (shown by `cursors list`).
+	Published int64
+	// CommittedAt is the producer's clock at commit; informational.
+	CommittedAt time.Time
+}
+
+// IsZero reports whether c is before every record.
+func (c Cursor) IsZero() bool { return c.UpdatedAt.IsZero() && c.ID == 0 }
+
+// Covers reports whether the record (updatedAt, id) is at or before c.
+func (c Cursor) Covers(updatedAt time.Time, id int64) bool {
+	switch {
+	case updatedAt.Before(c.UpdatedAt):
+		return true
+	case updatedAt.Equal(c.UpdatedAt):
+		return id <= c.ID
+	default:
+		return false
+	}
+}
+
+// After reports whether c is strictly ahead of o in (updated_at, id) order.
+func (c Cursor) After(o Cursor) bool {
+	if !c.UpdatedAt.Equal(o.UpdatedAt) {
+		return c.UpdatedAt.After(o.UpdatedAt)
+	}
+	return c.ID > o.ID
+}
+
+// String is for logs and `cursors list`.
+func (c Cursor) String() string {
+	if c.IsZero() {
+		return "earliest"
+	}
+	return fmt.Sprintf("%s id %d", c.UpdatedAt.UTC().Format(time.RFC3339), c.ID)
+}
+
+type cursorJSON struct {
+	V           int     `json:"v"`
+	UpdatedAt   *string `json:"updated_at"`
+	ID          int64   `json:"id"`
+	Mode        Mode    `json:"mode"`
+	Published   int64   `json:"published"`
+	CommittedAt *string `json:"committed_at,omitempty"`
+}
+
+// MarshalJSON writes the versioned form, e.g.
+// {"v":1,"updated_at":"2024-01-02T03:04:05Z","id":92010,"mode":"incremental",...}.
+// Datetimes are RFC 3339 UTC with second precision, like Coupa's own.
+func (c Cursor) MarshalJSON() ([]byte, error) {
+	out := cursorJSON{V: Version, ID: c.ID, Mode: c.Mode, Published: c.Published}
+	if out.Mode == "" {
+		out.Mode = Incremental
+	}
+	if !c.UpdatedAt.IsZero() {
+		s := c.UpdatedAt.UTC().Format(time.RFC3339)
+		out.UpdatedAt = &s
+	}
+	if !c.CommittedAt.IsZero() {
+		s := c.CommittedAt.UTC().Format(time.RFC3339Nano)
+		out.CommittedAt = &s
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads any known version and refuses unknown ones.
+func (c *Cursor) UnmarshalJSON(b []byte) error {
+	var in cursorJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("cursor is not JSON: %w", err)
+	}
+	switch {
+	case in.V == 0:
+		return errors.New(`cursor has no version ("v")`)
+	case in.V > Version:
+		return fmt.Errorf("cursor version %d is newer than this build understands (%d): upgrade coupa-kafka", in.V, Version)
+	}
+	out := Cursor{ID: in.ID, Mode: in.Mode, Published: in.Published}
+	switch out.Mode {
+	case "":
+		out.Mode = Incremental
+	case Incremental, FullRefresh:
+	default:
+		return fmt.Errorf("cursor mode %q is unknown", in.Mode)
+	}
+	if in.UpdatedAt != nil {
+		t, err := time.Parse(time.RFC3339, *in.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("cursor updated_at: %w", err)
+		}
+		out.UpdatedAt = t.UTC()
+	}
+	if in.CommittedAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *in.CommittedAt)
+		if err != nil {
+			return fmt.Errorf("cursor committed_at: %w", err)
+		}
+		out.CommittedAt = t.UTC()
+	}
+	*c = out
+	return nil
+}
+
+// Key identifies a cursor in the offsets topic: several Coupa instances (and
+// so several producers) can share one offsets topic.
+type Key struct {
+	Instance string `json:"instance"`
+	Table    string `json:"table"`
+}
+
+// Bytes is the record key: {"instance":"<host>","table":"<table>"}.
+func (k Key) Bytes() []byte {
+	b, _ := json.Marshal(k)
+	return b
+}
+
+// ParseKey reads a record key written by Bytes.
+func ParseKey(b []byte) (Key, error) {
+	var k Key
+	if err := json.Unmarshal(b, &k); err != nil || k.Instance == "" || k.Table == "" {
+		return Key{}, fmt.Errorf("offsets key %q is not {\"instance\":...,\"table\":...}", b)
+	}
+	return k, nil
+}
+
+// TransactionalID is the Kafka transactional id of the producer that owns
+// the table: one per (instance, table), so a second process syncing the same
+// table fences the first instead of interleaving with it.
+func (k Key) TransactionalID() string {
+	return "coupa-kafka." + k.Instance + "." + k.Table
+}

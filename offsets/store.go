@@ -1,0 +1,55 @@
+package offsets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/internal/kread"
+)
+
+// Record returns the offsets-topic record that stores c for k. Produce it in
+// the transaction that carries the records c covers.
+func Record(topic string, k Key, c Cursor) (*kgo.Record, error) {
+	v, err := c.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: topic, Key: k.Bytes(), Value: v}, nil
+}
+
+// ErrNoOffsetsTopic means the offsets topic does not exist.
+var ErrNoOffsetsTopic = errors.New("offsets topic does not exist")
+
+// Load reads the offsets topic to its end with read_committed isolation, so
+// cursors written by aborted transactions are never seen, and returns the
+// latest cursor of every key. A missing topic is ErrNoOffsetsTopic (the caller
+// decides whether that is a first run or a lost topic); a value that does not
+// parse is an error naming its key and offset, never silently skipped.
+//
+// opts are the connection options (brokers, TLS, SASL).
+func Load(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cursor, error) {
+	out := map[Key]Cursor{}
+	err := kread.Committed(ctx, topic, kread.FromStart(), func(r *kgo.Record) error {
+		k, err := ParseKey(r.Key)
+		if err != nil {
+			return fmt.Errorf("%s partition %d offset %d: %w", topic, r.Partition, r.Offset, err)
+		}
+		if r.Value == nil { // a tombstone deletes the cursor
+			delete(out, k)
+			return nil
+		}
+		var c Cursor
+		if err := c.UnmarshalJSON(r.Value); err != nil {
+			return fmt.Errorf("%s partition %d offset %d (%s/%s): %w", topic, r.Partition, r.Offset, k.Instance, k.Table, err)
+		}
+		out[k] = c
+		return nil
+	}, opts...)
+	if errors.Is(err, kread.ErrNoTopic) {
+		return nil, fmt.Errorf("%s: %w", topic, ErrNoOffsetsTopic)
+	}
+	return out, err
+}
