@@ -1,0 +1,126 @@
+package coupatest
+
+import (
+	"time"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+)
+
+// Client is an OAuth client registered on the simulated instance.
+type Client struct {
+	ID     string
+	Secret string
+	// Scopes are the scopes an admin granted the client, e.g.
+	// "core.invoice.read". A token never carries more.
+	Scopes []string
+}
+
+// Config shapes a simulated instance. The zero value is a usable instance:
+// DefaultRecords records per table, one client (DefaultClientID /
+// DefaultClientSecret) granted every table's scope, UTC offset -07:00.
+type Config struct {
+	// Seed makes the data: the same Seed and Epoch render the same bytes.
+	Seed int64
+	// Records is the initial number of records per table name
+	// ("invoices"). Nil means DefaultRecords for every table; a table
+	// missing from a non-nil map starts empty.
+	Records map[string]int
+	// Epoch is the end of the generated history; initial created_at and
+	// updated_at lie in the History before it. Zero: the simulator's now,
+	// truncated to the hour (set it for byte-identical data across runs).
+	Epoch time.Time
+	// History is how far back the initial data reaches. Zero: 365 days.
+	History time.Duration
+	// TieSize is the number of records that share one updated_at second in
+	// TieTable, more than a page so ">= cursor" paging on the timestamp
+	// alone loops. Zero: 60. Negative: no such tie.
+	TieSize  int
+	TieTable string // zero: "invoices"
+	// MaxLines bounds the lines per record (1..MaxLines). Zero: 8; at most 99.
+	MaxLines int
+	// UTCOffset is the instance's zone offset used in every datetime it
+	// renders. Zero means UTC ("+00:00"); DefaultConfig uses -7h.
+	UTCOffset time.Duration
+	// Clients are the registered OAuth clients. Nil: one default client
+	// granted every table's scope.
+	Clients []Client
+	// NoObjectScopes makes the instance refuse every scope parameter with
+	// invalid_scope, as instances without per-object scopes do; a token
+	// requested without scope carries the client's granted scopes.
+	NoObjectScopes bool
+	// TokenTTL is the lifetime of access tokens. Zero: 86399 s, as Coupa.
+	TokenTTL time.Duration
+	// Adversarial turns on the legal-but-inconvenient behaviours: ties of
+	// updated_at are returned in a random order on every request.
+	Adversarial bool
+	// RateLimit is the leaky bucket's drain rate (requests per second) and
+	// Burst its capacity. Zero: 25 and 20, Coupa's documented limit. The
+	// limit only applies once switched on with Faults().RateLimit(true).
+	RateLimit float64
+	Burst     int
+	// Addr is the loopback address to listen on ("127.0.0.1:8443").
+	// Empty: a free port.
+	Addr string
+}
+
+// Defaults of Config.
+const (
+	DefaultRecords      = 200
+	DefaultClientID     = "coupatest-client"
+	DefaultClientSecret = "coupatest-secret"
+	DefaultTokenTTL     = 86399 * time.Second
+)
+
+// DefaultConfig is a realistic instance for demos: seed 1, offset -07:00.
+func DefaultConfig() Config {
+	return Config{Seed: 1, UTCOffset: -7 * time.Hour}
+}
+
+// AllScopes returns the scopes of all eight tables.
+func AllScopes() []string {
+	out := make([]string, len(coupa.Tables))
+	for i, t := range coupa.Tables {
+		out[i] = t.Scope
+	}
+	return out
+}
+
+func (c Config) withDefaults(now time.Time) Config {
+	if c.Records == nil {
+		c.Records = map[string]int{}
+		for _, t := range coupa.Tables {
+			c.Records[t.Name] = DefaultRecords
+		}
+	}
+	if c.Epoch.IsZero() {
+		c.Epoch = now.Truncate(time.Hour)
+	}
+	if c.History <= 0 {
+		c.History = 365 * 24 * time.Hour
+	}
+	if c.TieSize == 0 {
+		c.TieSize = 60
+	}
+	if c.TieTable == "" {
+		c.TieTable = "invoices"
+	}
+	if c.MaxLines <= 0 {
+		c.MaxLines = 8
+	}
+	if c.MaxLines > 99 {
+		c.MaxLines = 99
+	}
+	if c.Clients == nil {
+		c.Clients = []Client{{ID: DefaultClientID, Secret: DefaultClientSecret, Scopes: AllScopes()}}
+	}
+	if c.TokenTTL <= 0 {
+		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = 25
+	}
+	if c.Burst <= 0 {
+		c.Burst = 20
+	}
+	return c
+}
