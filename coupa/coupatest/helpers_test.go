@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,33 @@ func records(t testing.TB, r resp) []map[string]any {
 	var out []map[string]any
 	if err := json.Unmarshal(r.body, &out); err != nil {
 		t.Fatalf("not a JSON array: %v: %.200s", err, r.body)
+	}
+	return out
+}
+
+// listAll pages through a query ordered by id (safe: nothing changes).
+func listAll(t testing.TB, s *coupatest.Server, tok, path string, q url.Values) []map[string]any {
+	t.Helper()
+	var all []map[string]any
+	for off := 0; ; off += 50 {
+		qq := url.Values{}
+		for k, v := range q {
+			qq[k] = v
+		}
+		qq.Set("order_by", "id")
+		qq.Set("offset", strconv.Itoa(off))
+		page := records(t, get(t, s, tok, path, qq))
+		all = append(all, page...)
+		if len(page) < 50 {
+			return all
+		}
+	}
+}
+
+func ids(recs []map[string]any) []int64 {
+	out := make([]int64, len(recs))
+	for i, r := range recs {
+		out[i] = int64(r["id"].(float64))
 	}
 	return out
 }
