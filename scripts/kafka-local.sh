@@ -235,6 +235,11 @@ log.retention.check.interval.ms=5000
 log.segment.delete.delay.ms=1000
 file.delete.delay.ms=1000
 
+# after a SIGKILL (restart --kill) the new process may register only once the old
+# registration's session has expired (default 9s): keep that short
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=500
+
 # small footprint
 num.network.threads=2
 num.io.threads=4
