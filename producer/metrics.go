@@ -1,0 +1,87 @@
+package producer
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the producer's Prometheus metrics. One Metrics serves one
+// process; it also observes the Coupa client (it implements coupa.Observer).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	published   *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	waited      *prometheus.CounterVec
+	throttled   *prometheus.CounterVec
+	txns        *prometheus.CounterVec
+	extra       *prometheus.CounterVec
+	lag         *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	cursorTime  *prometheus.GaugeVec
+}
+
+// NewMetrics registers the producer's metrics in a new registry.
+func NewMetrics() *Metrics {
+	ns := "coupa_kafka"
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_published_total",
+			Help: "Records published in committed transactions."}, []string{"table"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "coupa_requests_total",
+			Help: "Coupa API requests by table and HTTP status (0 = transport error)."}, []string{"table", "status"}),
+		waited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "coupa_rate_limit_wait_seconds_total",
+			Help: "Time requests waited for the shared Coupa request budget."}, []string{"table"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "coupa_throttled_total",
+			Help: "Coupa answers with HTTP 429."}, []string{"table"}),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "transactions_total",
+			Help: "Kafka transactions by result (commit, abort)."}, []string{"table", "result"}),
+		extra: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "extra_fields_total",
+			Help: "Values kept as JSON text in the extra map because the schema did not know them or they did not fit."}, []string{"table"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_lag_seconds",
+			Help: "Instance time at the end of the last pass minus the cursor's updated_at."}, []string{"table"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "last_successful_sync_timestamp_seconds",
+			Help: "Unix time when the table's last pass completed."}, []string{"table"}),
+		cursorTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_updated_at_timestamp_seconds",
+			Help: "The committed cursor's updated_at as Unix time."}, []string{"table"}),
+	}
+	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.extra, m.lag, m.lastSuccess, m.cursorTime,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Request implements coupa.Observer.
+func (m *Metrics) Request(table string, status int, _ time.Duration) {
+	m.requests.WithLabelValues(table, strconv.Itoa(status)).Inc()
+	if status == 429 {
+		m.throttled.WithLabelValues(table).Inc()
+	}
+}
+
+// RateLimitWait implements coupa.Observer.
+func (m *Metrics) RateLimitWait(table string, waited time.Duration) {
+	m.waited.WithLabelValues(table).Add(waited.Seconds())
+}
+
+func (m *Metrics) committed(table string, records, extra int) {
+	m.txns.WithLabelValues(table, "commit").Inc()
+	m.published.WithLabelValues(table).Add(float64(records))
+	m.extra.WithLabelValues(table).Add(float64(extra))
+}
+
+func (m *Metrics) aborted(table string) { m.txns.WithLabelValues(table, "abort").Inc() }
+
+func (m *Metrics) cursor(table string, updatedAt time.Time) {
+	if !updatedAt.IsZero() {
+		m.cursorTime.WithLabelValues(table).Set(float64(updatedAt.Unix()))
+	}
+}
+
+func (m *Metrics) passDone(table string, instanceNow, cursor time.Time) {
+	m.lastSuccess.WithLabelValues(table).SetToCurrentTime()
+	if !cursor.IsZero() {
+		m.lag.WithLabelValues(table).Set(instanceNow.Sub(cursor).Seconds())
+	}
+}

@@ -1,0 +1,275 @@
+// Package producer syncs Coupa tables into Kafka: one poller per table walks
+// the table's changes in (updated_at, id) order and publishes them, with the
+// table's cursor, in Kafka transactions. See walk for why no record is
+// skipped, tableSync.pass for why none is lost or published twice, and
+// ensureTopics for the topic rules.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/offsets"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
+)
+
+// Registrar registers a table's value schema under a subject and returns
+// its id (schemas.Registry does, checking compatibility first).
+type Registrar interface {
+	Register(ctx context.Context, subject string, t *schemas.Table) (int, error)
+}
+
+// Config configures a Producer. Zero values take the documented defaults.
+type Config struct {
+	// Coupa lists the tables; one client for all tables shares one budget.
+	Coupa Lister
+	// Instance is the Coupa instance's host; it names cursors and
+	// transactional ids.
+	Instance string
+	Registry Registrar
+	// Kafka are the connection options (brokers, TLS, SASL, logger).
+	Kafka  []kgo.Opt
+	Tables []coupa.Table
+	// TopicPrefix is prepended to table names: "coupa." gives "coupa.invoices".
+	TopicPrefix  string
+	OffsetsTopic string
+	Topics       TopicSettings
+	// Lookback is the recent window every incremental pass re-reads for
+	// late-visible writes. Default 5 minutes; 0 is allowed.
+	Lookback time.Duration
+	// BatchRecords and BatchLinger bound one transaction. Defaults 1000
+	// records and 2 s.
+	BatchRecords int
+	BatchLinger  time.Duration
+	// CommitTimeout bounds one transaction's produce and commit, also after
+	// shutdown began. Default 30 s.
+	CommitTimeout time.Duration
+	// MaxCommitAttempts is how many failed transactions in a row stop a
+	// table. Default 10.
+	MaxCommitAttempts int
+	// ProgressEvery is the interval of progress log lines. Default 10 s.
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+	Metrics       *Metrics
+
+	// testHook, when set, runs at each step of a transaction; an error makes
+	// the step fail as if the process died there.
+	testHook func(table, step string) error
+}
+
+func (c *Config) defaults() error {
+	var errs []error
+	if c.Coupa == nil {
+		errs = append(errs, errors.New("producer: no Coupa client"))
+	}
+	if c.Instance == "" {
+		errs = append(errs, errors.New("producer: no instance name"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("producer: no schema registry"))
+	}
+	if len(c.Tables) == 0 {
+		errs = append(errs, errors.New("producer: no tables"))
+	}
+	if c.OffsetsTopic == "" {
+		c.OffsetsTopic = "coupa-offsets"
+	}
+	if c.Lookback < 0 {
+		errs = append(errs, errors.New("producer: negative lookback"))
+	}
+	if c.Topics.Partitions == 0 {
+		c.Topics.Partitions = -1
+	}
+	if c.Topics.ReplicationFactor == 0 {
+		c.Topics.ReplicationFactor = -1
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = 1000
+	}
+	if c.BatchLinger <= 0 {
+		c.BatchLinger = 2 * time.Second
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 30 * time.Second
+	}
+	if c.MaxCommitAttempts <= 0 {
+		c.MaxCommitAttempts = 10
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
+	return errors.Join(errs...)
+}
+
+// Producer syncs the configured tables of one Coupa instance.
+type Producer struct {
+	cfg    Config
+	tables []*tableSync
+}
+
+// New prepares every table: checks and creates topics, registers schemas,
+// fences older producers of the same tables, then restores the cursors and
+// the recently published versions from Kafka (in that order: after fencing,
+// nothing can still be committed behind the restored state).
+func New(ctx context.Context, cfg Config) (*Producer, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	p := &Producer{cfg: cfg}
+	if err := p.prepareTopics(ctx); err != nil {
+		return nil, err
+	}
+	for _, t := range cfg.Tables {
+		ts, err := p.newTableSync(ctx, t)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.tables = append(p.tables, ts)
+	}
+	if err := p.restore(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Producer) topic(t coupa.Table) string { return p.cfg.TopicPrefix + t.Name }
+
+func (p *Producer) prepareTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(p.cfg.Kafka...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	var topics []string
+	for _, t := range p.cfg.Tables {
+		topics = append(topics, p.topic(t))
+	}
+	return ensureTopics(ctx, kadm.NewClient(cl), topics, p.cfg.OffsetsTopic, p.cfg.Topics)
+}
+
+func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync, error) {
+	schema, err := schemas.Load(t.Name)
+	if err != nil {
+		return nil, err
+	}
+	topic := p.topic(t)
+	id, err := p.cfg.Registry.Register(ctx, topic+"-value", schema)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: registering its schema: %w", t.Name, err)
+	}
+	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
+	txn, err := newTxnProducer(ctx, t.Name, key.TransactionalID(), p.cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	return &tableSync{
+		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, txn: txn,
+		log: p.cfg.Logger.With("table", t.Name), seen: newSeen(),
+	}, nil
+}
+
+func (p *Producer) restore(ctx context.Context) error {
+	cursors, err := offsets.Load(ctx, p.cfg.OffsetsTopic, p.cfg.Kafka...)
+	if err != nil {
+		return fmt.Errorf("restoring cursors: %w", err)
+	}
+	for _, ts := range p.tables {
+		ts.cursor = cursors[ts.key]
+		if ts.cursor.Mode == "" {
+			ts.cursor.Mode = offsets.Incremental
+		}
+		p.cfg.Metrics.cursor(ts.table.Name, ts.cursor.UpdatedAt)
+		if ts.cursor.IsZero() {
+			continue
+		}
+		from := ts.cursor.UpdatedAt.Add(-p.cfg.Lookback)
+		if err := ts.seen.restore(ctx, ts.topic, from, p.cfg.Kafka); err != nil {
+			return fmt.Errorf("table %s: restoring recently published versions: %w", ts.table.Name, err)
+		}
+		ts.log.Info("restored", "cursor", ts.cursor.String(), "mode", ts.cursor.Mode, "recent_versions", ts.seen.len())
+	}
+	return nil
+}
+
+// Sync runs one pass of every table concurrently (they share the Coupa
+// budget) and returns each table's result. A table that fails does not stop
+// the others; the errors of all failed tables are joined.
+func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
+	results := make([]PassResult, len(p.tables))
+	errs := make([]error, len(p.tables))
+	var wg sync.WaitGroup
+	for i, ts := range p.tables {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = ts.pass(ctx)
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+// Run syncs every table, then again every interval, until ctx ends. Each
+// table runs on its own schedule; one that fails is retried at its next
+// interval, except a fenced table, which stops for good (another process owns
+// it). Run returns nil when ctx ends.
+func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(PassResult, error)) error {
+	var wg sync.WaitGroup
+	for _, ts := range p.tables {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				res, err := ts.pass(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				if onPass != nil {
+					onPass(res, err)
+				}
+				var fenced *FencedError
+				if errors.As(err, &fenced) {
+					ts.log.Error("stopped", "error", err.Error())
+					return
+				}
+				if sleep(ctx, interval) != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Cursors returns every table's committed cursor.
+func (p *Producer) Cursors() map[string]offsets.Cursor {
+	out := map[string]offsets.Cursor{}
+	for _, ts := range p.tables {
+		out[ts.table.Name] = ts.cursor
+	}
+	return out
+}
+
+// Close releases the Kafka clients. Call it after Sync or Run returned.
+func (p *Producer) Close() {
+	for _, ts := range p.tables {
+		ts.txn.close()
+	}
+}
