@@ -28,13 +28,15 @@
 //     long timestamp-millis (UTC); every other string format (including
 //     "date", kept as Coupa's text) -> string; number decimal(p,s) -> bytes
 //     decimal(min(p,38), s) — the scale is kept and the integer digits
-//     shrink (decimal(46,20) -> decimal(38,20)); bare decimal and float ->
-//     decimal(38,10); a property without any type (an approval's
-//     polymorphic approver) -> string holding JSON text, marked
+//     shrink (decimal(46,20) -> decimal(38,20)); bare decimal ->
+//     decimal(38,10); number float (rates and percentages, which Coupa
+//     renders as JSON numbers) -> double; a property without any type (an
+//     approval's polymorphic approver) -> string holding JSON text, marked
 //     "coupa.json": true.
 //   - Associations -> a nested record of the referenced definition's
 //     identifying fields (IdentityKeys: id, code, email, login, name,
-//     number, when the definition has them), plus its own extra map for
+//     number, when the definition has them; id always, as every Coupa
+//     object has one), plus its own extra map for
 //     everything else Coupa sends inside it. Whole associated objects are
 //     not embedded: the object graph has cycles.
 //   - The table's line array (invoice-lines, order-lines, ...) -> array of
@@ -58,6 +60,10 @@
 //
 //   - long: a JSON integer within int64 (not 1.0, not "1").
 //   - boolean: true or false (not "false").
+//   - double: a JSON number whose double has exactly the number's value
+//     in shortest form (any number with at most 15 significant digits;
+//     longer ones only when exact). Not a string, no overflow, no
+//     subnormals.
 //   - string: a JSON string (not a number). A string holding a lone UTF-16
 //     surrogate escape cannot be rebuilt exactly and goes to extra.
 //   - datetime: a JSON string "YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)"; a zone
@@ -73,7 +79,8 @@
 // Normalisations (the only differences between Coupa's JSON and
 // Table.ToJSON of its Avro): an absent key and an explicit null are both
 // Avro null; datetimes become UTC instants; decimals become their exact
-// value (trailing zeros and leading zeros are not kept); key order and
+// value (trailing zeros and leading zeros are not kept); double numbers
+// become the shortest form of the same value ("100.0" -> "100"); key order and
 // whitespace are not kept. Everything in extra and custom_fields is the
 // original JSON text byte for byte.
 //

@@ -2,6 +2,8 @@ package schemas
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
 	"errors"
 	"fmt"
 	"slices"
@@ -268,6 +270,12 @@ func (st *encodeState) value(vp *valuePlan, b []byte, sp span, d int) (ok bool, 
 			return true, nil
 		}
 		return false, nil
+	case kDouble:
+		f, ok := parseDouble(v)
+		if ok {
+			st.dst = binary.LittleEndian.AppendUint64(st.dst, math.Float64bits(f))
+		}
+		return ok, nil
 	case kString:
 		if v[0] != '"' {
 			return false, nil
@@ -393,6 +401,8 @@ func kindName(k kind) string {
 		return "integer"
 	case kBool:
 		return "boolean"
+	case kDouble:
+		return "number"
 	case kString:
 		return "string"
 	case kDatetime:

@@ -15,6 +15,7 @@ type kind uint8
 const (
 	kLong     kind = iota + 1 // JSON integer -> long
 	kBool                     // true/false -> boolean
+	kDouble                   // JSON number -> double (OpenAPI float)
 	kString                   // JSON string -> string
 	kDatetime                 // RFC 3339 string with zone -> timestamp-millis
 	kDecimal                  // plain decimal string -> bytes decimal
@@ -153,6 +154,8 @@ func (c *compiler) value(s avro.Schema, isJSON bool) (valuePlan, error) {
 			return valuePlan{kind: kLong}, nil
 		case avro.Boolean:
 			return valuePlan{kind: kBool}, nil
+		case avro.Double:
+			return valuePlan{kind: kDouble}, nil
 		case avro.String:
 			if isJSON {
 				return valuePlan{kind: kJSON}, nil

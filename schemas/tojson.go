@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -131,6 +132,12 @@ func appendValueJSON(dst []byte, vp *valuePlan, v any) ([]byte, error) {
 			return bad()
 		}
 		return appendJSONString(dst, s), nil
+	case kDouble:
+		f, ok := v.(float64)
+		if !ok || math.IsInf(f, 0) || math.IsNaN(f) {
+			return bad()
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
 	case kJSON:
 		s, ok := v.(string)
 		if !ok {

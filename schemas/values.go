@@ -1,6 +1,12 @@
 package schemas
 
-import "math/bits"
+import (
+	"math"
+	"math/big"
+	"math/bits"
+	"strconv"
+	"unsafe"
+)
 
 // Scalar parsers. Each returns ok=false when the JSON value does not fit
 // the declared type exactly; the caller then keeps the value in extra.
@@ -224,4 +230,56 @@ func daysFromCivil(y, m, d int64) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
+}
+
+// parseDouble parses a JSON number for a double field. It fits only when
+// the double's shortest decimal form has exactly the value of the text, so
+// that ToJSON gives the same number back: any text with at most 15
+// significant digits does (IEEE 754 double guarantees 15), longer ones are
+// compared exactly. Overflow, underflow and subnormals do not fit.
+func parseDouble(v []byte) (float64, bool) {
+	if len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return 0, false // not a JSON number
+	}
+	// v is a validated JSON number and is not retained: ParseFloat's error,
+	// which would hold the string, is discarded.
+	f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+	if err != nil {
+		return 0, false
+	}
+	sig, nonZero := significantDigits(v)
+	if a := math.Abs(f); nonZero && (a == 0 || a < 0x1p-1022) {
+		return 0, false
+	}
+	if sig <= 15 {
+		return f, true
+	}
+	want, ok1 := new(big.Rat).SetString(string(v))
+	got, ok2 := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	return f, ok1 && ok2 && want.Cmp(got) == 0
+}
+
+// significantDigits counts the mantissa digits of a JSON number from the
+// first to the last non-zero one.
+func significantDigits(v []byte) (n int, nonZero bool) {
+	first, last, pos := -1, -1, 0
+	for _, c := range v {
+		if c == 'e' || c == 'E' {
+			break
+		}
+		if c < '0' || c > '9' {
+			continue
+		}
+		if c != '0' {
+			if first < 0 {
+				first = pos
+			}
+			last = pos
+		}
+		pos++
+	}
+	if first < 0 {
+		return 0, false
+	}
+	return last - first + 1, true
 }

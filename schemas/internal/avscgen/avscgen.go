@@ -26,8 +26,8 @@ const (
 	// Connect sinks target (BigQuery BIGNUMERIC aside, most stop at 38)
 	// can hold the column.
 	MaxPrecision = 38
-	// DefaultPrecision and DefaultScale apply to a bare `decimal` and to
-	// `float` numbers: 28 integer digits and 10 fractional digits.
+	// DefaultPrecision and DefaultScale apply to a bare `decimal`: 28
+	// integer digits and 10 fractional digits.
 	DefaultPrecision = 38
 	DefaultScale     = 10
 
@@ -118,6 +118,12 @@ func (g *gen) record(def *openapi.Definition, fullName, doc string, lv level, li
 		return nil
 	}
 	props := orderedProps(def, lv)
+	if _, hasID := def.Property("id"); !hasID && lv == levelIdentity {
+		// Every Coupa object has an id, even where the R39 definition
+		// forgot it (ApprovalReason, ObjectLine).
+		props = append([]openapi.Property{{Name: "id", Type: "integer",
+			Description: fmt.Sprintf("Coupa unique identifier (missing from the R39 definition %s; Coupa sends it).", def.Name)}}, props...)
+	}
 	for _, p := range props {
 		if p.Name == CustomFieldsKey {
 			continue // added below with its own mapping
@@ -264,11 +270,16 @@ func scalar(p openapi.Property) (t any, isJSON bool, err error) {
 		// which is exact and needs no zone.
 		return "string", false, nil
 	case "number":
+		if p.Format == "float" {
+			// Coupa renders float attributes (rates, percentages) as JSON
+			// numbers, not decimal strings.
+			return "double", false, nil
+		}
 		prec, scale := DefaultPrecision, DefaultScale
 		if m := decimalFormat.FindStringSubmatch(p.Format); m != nil {
 			prec, _ = strconv.Atoi(m[1])
 			scale, _ = strconv.Atoi(m[2])
-		} else if p.Format != "decimal" && p.Format != "float" {
+		} else if p.Format != "decimal" {
 			return nil, false, fmt.Errorf("number with unknown format %q", p.Format)
 		}
 		// Cap precision, keep scale: Coupa's decimal(46,20) becomes
