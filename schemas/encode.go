@@ -3,9 +3,9 @@ package schemas
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"unicode/utf8"
 )
