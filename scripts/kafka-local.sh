@@ -32,7 +32,8 @@
 #   COUPA_KAFKA_STATE          state dir: pid, server.properties, data/, kafka.log (default /tmp/coupa-kafka-local)
 #   COUPA_KAFKA_PORT           fixed broker port (default: a random free one)
 #   COUPA_KAFKA_CONTROLLER_PORT fixed controller port (default: a random free one)
-#   COUPA_KAFKA_START_TIMEOUT  seconds to wait for the broker (default 60)
+#   COUPA_KAFKA_START_TIMEOUT  seconds to wait for the broker (default 120: a start takes
+#                              5-8s on an idle 2-core machine, 20-40s when it is busy)
 #   COUPA_KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 30)
 #   COUPA_KAFKA_MVN_OPTS       extra mvn arguments, e.g. -Dmaven.repo.local=/some/dir
 #   KAFKA_HEAP_OPTS            broker heap (default -Xms128m -Xmx512m)
@@ -48,7 +49,7 @@ KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 CACHE_DIR=${COUPA_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/coupa-kafka/kafka-$KAFKA_VERSION}
 LIBS_DIR=${COUPA_KAFKA_LIBS:-$CACHE_DIR/libs}
 STATE_DIR=${COUPA_KAFKA_STATE:-/tmp/coupa-kafka-local}
-START_TIMEOUT=${COUPA_KAFKA_START_TIMEOUT:-60}
+START_TIMEOUT=${COUPA_KAFKA_START_TIMEOUT:-120}
 STOP_TIMEOUT=${COUPA_KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
 JVM_OPTS=${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}
