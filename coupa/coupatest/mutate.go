@@ -59,15 +59,29 @@ func (s *Server) BulkUpdate(table string, n int) ([]int64, time.Time) {
 	at := s.Now().Unix()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	live := make([]int, 0, t.live)
-	for i, r := range t.recs {
-		if !r.deleted {
-			live = append(live, i)
+	rng := rand.New(rand.NewPCG(uint64(at), uint64(len(t.recs))))
+	n = min(n, t.live)
+	var live []int
+	if n*4 < t.live {
+		// Sample without building a list of every record: a bulk edit of
+		// 120 must stay cheap on a million-record table.
+		seen := make(map[int]bool, n)
+		for len(live) < n {
+			i := rng.IntN(len(t.recs))
+			if !t.recs[i].deleted && !seen[i] {
+				seen[i] = true
+				live = append(live, i)
+			}
 		}
+	} else {
+		for i, r := range t.recs {
+			if !r.deleted {
+				live = append(live, i)
+			}
+		}
+		rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+		live = live[:n]
 	}
-	rng := rand.New(rand.NewPCG(uint64(at), uint64(len(live))))
-	rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
-	live = live[:min(n, len(live))]
 	slices.Sort(live)
 	ids := make([]int64, len(live))
 	for k, i := range live {

@@ -1,0 +1,71 @@
+// Package coupatest is a faithful simulator of a Coupa instance's REST API,
+// for tests, the demo command and benchmarks. Faithful means it behaves like
+// Coupa including the inconvenient parts (see /work/shared/coupa-api.md):
+// code that syncs correctly against it has met every documented pitfall.
+//
+// # Starting one
+//
+//	s := coupatest.NewTLS(t, coupatest.DefaultConfig()) // closed by t.Cleanup
+//	s, err := coupatest.New(cfg)                        // no testing.T; Close it
+//
+// The server speaks HTTPS on a loopback port: URL() is the instance URL,
+// HTTPClient() trusts it (and follows no redirects), CertPool() and
+// CACertPEM() hand its certificate to other clients (the demo writes the PEM
+// to a file named by SSL_CERT_FILE). The default client is DefaultClientID /
+// DefaultClientSecret, granted every table's scope.
+//
+// # What it serves
+//
+// POST /oauth2/token: grant_type=client_credentials, credentials in HTTP Basic
+// auth or as client_id/client_secret form fields, optional space-separated
+// scope. A scope the client was not granted, or any scope when
+// Config.NoObjectScopes is set, is 400 {"error":"invalid_scope"}; bad
+// credentials are 400 {"error":"invalid_client"}. Tokens expire after
+// Config.TokenTTL by the instance's clock; an unknown or expired token gets
+// 401, a token without the table's scope 403.
+//
+// GET /api/<table> for the eight tables of coupa.Tables: a bare JSON array
+// when the request says Accept: application/json, an XML document otherwise
+// (404 when empty). limit is capped at 50 (and defaults to it), offset skips,
+// order_by with dir=asc|desc sorts (400 for an unknown attribute); without
+// order_by records come in id order, which is not updated_at order. Filters
+// are attr[op]=value with the operators of coupa-api.md, attributes spelled
+// with underscores or hyphens, associations filtered by a nested key
+// (supplier[name]=...); an unknown attribute or operator is 400 with
+// {"errors":{"attr":["message"]}}. Datetimes must be ISO 8601 with a zone
+// (a bare date is midnight UTC). fields=[...] and return_object=limited|shallow
+// shape the payload. Every answer carries the instance's clock in its Date
+// header.
+//
+// # The data
+//
+// Records are generated from Config.Seed and shaped by Coupa's R39 OpenAPI
+// definitions: hyphenated keys, associations as id plus natural keys, line
+// arrays, a per-instance custom-fields object, decimals as strings,
+// datetimes in the instance's offset at second precision, nulls, and keys a
+// later release added. Only (id, created_at, updated_at, version) is stored
+// per record; bodies are rendered on demand, identical for the same version.
+// Initial timestamps spread over Config.History with realistic ties,
+// including one of Config.TieSize (> 50) records in one second.
+//
+// Ground truth: Truth (ids to latest visible version and JSON), Record,
+// States (no rendering: for big tables), Count, Counts.
+//
+// # Changing it under a running sync
+//
+// Update, Insert, BulkUpdate (many records in one second), LateWrite (a new
+// version whose updated_at is already in the past), BeginWrite/Commit (a
+// stamped write that becomes visible later), Delete, SetSkew (the instance
+// clock = host clock + skew, used for Date, new updated_at and token expiry).
+// All are safe while requests are served.
+//
+// # Failures
+//
+// Faults() switches injected failures, all off by default: the leaky-bucket
+// rate limit (429 without Retry-After unless asked), 5xx with HTML or JSON
+// bodies, truncated JSON, latency, HTML login pages; Inject queues exact
+// failures for deterministic tests. Config.Adversarial makes ties of
+// updated_at come back in a new random order on every request, so offset
+// paging across a tie really loses records. Stats() counts requests by table
+// and status, 429s, tokens and records served.
+package coupatest
