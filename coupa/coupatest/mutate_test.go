@@ -183,3 +183,20 @@ func TestConcurrentMutations(t *testing.T) {
 		t.Fatalf("index listing %d, truth %d", len(byUpd), len(truth))
 	}
 }
+
+func TestStandaloneOnFixedAddr(t *testing.T) {
+	if _, err := coupatest.New(coupatest.Config{Records: map[string]int{"nonsense": 1}}); err == nil {
+		t.Fatal("unknown table in Records accepted")
+	}
+	s, err := coupatest.New(coupatest.Config{Addr: "127.0.0.1:0", Records: map[string]int{"users": 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(s.CACertPEM()) == 0 || s.CertPool() == nil {
+		t.Fatal("no certificate to trust")
+	}
+	if r := get(t, s, token(t, s, "core.user.read"), "/api/users", nil); r.status != 200 {
+		t.Fatal(r.status)
+	}
+}

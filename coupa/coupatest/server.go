@@ -36,6 +36,11 @@ type Server struct {
 // demo command can embed it; trust it with HTTPClient, CertPool or
 // CACertPEM (e.g. written to a file named by SSL_CERT_FILE).
 func New(cfg Config) (*Server, error) {
+	for name := range cfg.Records {
+		if _, err := coupa.LookupTable(name); err != nil {
+			return nil, fmt.Errorf("coupatest: Config.Records: %w", err)
+		}
+	}
 	s := &Server{}
 	s.cfg = cfg.withDefaults(time.Now())
 	if err := s.build(); err != nil {
