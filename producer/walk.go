@@ -121,11 +121,13 @@ func (w *walk) drain(ctx context.Context, t time.Time) ([]coupa.Record, error) {
 	var out []coupa.Record
 	for {
 		page, err := w.get(ctx, coupa.Query{
-			Filters: append(w.boundFilter(),
-				coupa.Filter{Attr: "updated_at", Op: coupa.GtOrEq, Value: coupa.FormatTime(t)},
-				coupa.Filter{Attr: "updated_at", Op: coupa.LtOrEq, Value: coupa.FormatTime(t)},
-				coupa.Filter{Attr: "id", Op: coupa.Gt, Value: strconv.FormatInt(from, 10)},
-			),
+			// t is at or before the bound, so the bound is not repeated:
+			// a parameter given twice is ambiguous (Rails keeps the last).
+			Filters: []coupa.Filter{
+				{Attr: "updated_at", Op: coupa.GtOrEq, Value: coupa.FormatTime(t)},
+				{Attr: "updated_at", Op: coupa.LtOrEq, Value: coupa.FormatTime(t)},
+				{Attr: "id", Op: coupa.Gt, Value: strconv.FormatInt(from, 10)},
+			},
 			OrderBy: "id",
 		})
 		if err != nil {

@@ -1,0 +1,91 @@
+package producer
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+)
+
+// TestMutationsDuringSync changes the instance while passes run, with every
+// fault switched on, then stops the changes and runs a final pass: the topics
+// must equal the instance, with no version published twice.
+func TestMutationsDuringSync(t *testing.T) {
+	for _, skew := range []time.Duration{90 * time.Second, -90 * time.Second} {
+		t.Run("skew "+skew.String(), func(t *testing.T) {
+			ctx := testContext(t, 4*time.Minute)
+			h := newHarness(t, coupatest.Config{
+				Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second,
+				Records: map[string]int{"invoices": 400, "suppliers": 150, "users": 100},
+			}, "invoices", "suppliers", "users")
+			h.sim.SetSkew(skew)
+			f := h.sim.Faults()
+			f.ServerErrors(0.1)
+			f.Truncate(0.1)
+			f.SetRateLimit(10, 3) // a 429 storm: the client asks for far more
+			f.RateLimit(true)
+
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h.mutate(stop)
+			}()
+			for range 4 {
+				h.sync(ctx, func(c *Config) { c.BatchRecords = 40 })
+			}
+			close(stop)
+			wg.Wait()
+			f.Reset()
+			f.RateLimit(false)
+			time.Sleep(1100 * time.Millisecond) // let the last second close
+			h.sync(ctx)
+			h.assertTruth(ctx)
+			st := h.client.Stats()
+			t.Logf("requests %d, 429s %d", st.Total(), st.Throttled)
+		})
+	}
+}
+
+// mutate plays a busy instance until stop: updates, inserts, a 120-record
+// bulk edit in one second, late-visible writes inside the lookback, and
+// token expiry.
+func (h *harness) mutate(stop <-chan struct{}) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tables := []string{"invoices", "suppliers", "users"}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		table := tables[rng.IntN(len(tables))]
+		switch i % 10 {
+		case 0, 1, 2, 3:
+			h.sim.Update(table, h.randomID(rng, table))
+		case 4, 5:
+			h.sim.Insert(table, 1+rng.IntN(3))
+		case 6:
+			if i%40 == 6 {
+				h.sim.BulkUpdate("invoices", 120)
+			}
+		case 7, 8:
+			h.sim.LateWrite(table, h.randomID(rng, table), time.Duration(5+rng.IntN(60))*time.Second)
+		case 9:
+			if i%30 == 9 {
+				h.sim.ExpireTokens()
+			}
+		}
+	}
+}
+
+func (h *harness) randomID(rng *rand.Rand, table string) int64 {
+	states := h.sim.States(table)
+	return states[rng.IntN(len(states))].ID
+}
+
+var _ = context.Background
