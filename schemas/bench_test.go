@@ -3,6 +3,8 @@ package schemas
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 )
 
 // BenchmarkAppendInvoice converts one realistic invoice (testdata record 0:
@@ -34,5 +36,59 @@ func BenchmarkUnmarshalInvoiceBaseline(b *testing.B) {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkAppendSimulatorInvoice converts the simulator's invoices (1-8
+// lines each, every R39 field rendered), one invoice per op.
+func BenchmarkAppendSimulatorInvoice(b *testing.B) {
+	srv, err := coupatest.New(coupatest.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	var raws [][]byte
+	size := 0
+	for _, r := range srv.Truth("invoices") {
+		raws = append(raws, r.JSON)
+		size += len(r.JSON)
+	}
+	tb := mustLoad(b, "invoices")
+	b.SetBytes(int64(size / len(raws)))
+	b.ReportAllocs()
+	var buf []byte
+	i := 0
+	for b.Loop() {
+		buf, _, err = tb.Append(buf[:0], raws[i%len(raws)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkUnmarshalSimulatorInvoiceBaseline: encoding/json into
+// map[string]any over the same invoices.
+func BenchmarkUnmarshalSimulatorInvoiceBaseline(b *testing.B) {
+	srv, err := coupatest.New(coupatest.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	var raws [][]byte
+	size := 0
+	for _, r := range srv.Truth("invoices") {
+		raws = append(raws, r.JSON)
+		size += len(r.JSON)
+	}
+	b.SetBytes(int64(size / len(raws)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(raws[i%len(raws)], &m); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

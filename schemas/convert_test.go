@@ -112,6 +112,10 @@ func TestValueMapping(t *testing.T) {
 		{"invoice-date", "invoice_date", `"1969-12-31T23:59:59Z"`, ts("1969-12-31T23:59:59Z")},
 		{"invoice-date", "invoice_date", `"0001-01-01T00:00:00Z"`, ts("0001-01-01T00:00:00Z")},
 		{"invoice-date", "invoice_date", `"2024-02-29T00:00:00Z"`, ts("2024-02-29T00:00:00Z")},
+		{"invoice-date", "invoice_date", `"0000-01-01T00:00:00-01:00"`, ts("0000-01-01T01:00:00Z")},
+		{"invoice-date", "invoice_date", `"9999-12-31T23:59:59+01:00"`, ts("9999-12-31T22:59:59Z")},
+		{"invoice-date", "invoice_date", `"0000-01-01T00:00:00+01:00"`, nil}, // year -1 in UTC
+		{"invoice-date", "invoice_date", `"9999-12-31T23:59:59-01:00"`, nil}, // year 10000 in UTC
 		{"invoice-date", "invoice_date", `"2023-02-29T00:00:00Z"`, nil},
 		{"invoice-date", "invoice_date", `"2016-10-07T06:59:46.1234Z"`, nil},
 		{"invoice-date", "invoice_date", `"2016-10-07T06:59:46"`, nil},

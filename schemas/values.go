@@ -188,8 +188,19 @@ func parseDatetime(s []byte) (int64, bool) {
 	}
 	days := daysFromCivil(year, month, day)
 	secs := days*86400 + hour*3600 + minute*60 + sec - offMin*60
+	// The UTC instant must itself be writable in RFC 3339 (years 0000 to
+	// 9999): "0000-01-01T00:00:00+01:00" is in year -1 in UTC.
+	if secs < minRFC3339 || secs >= maxRFC3339 {
+		return 0, false
+	}
 	return secs*1000 + ms, true
 }
+
+// Unix seconds of 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+var (
+	minRFC3339 = daysFromCivil(0, 1, 1) * 86400
+	maxRFC3339 = daysFromCivil(10000, 1, 1) * 86400
+)
 
 func num(b []byte) (int64, bool) {
 	var n int64
