@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func (h *harness) kafka() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(h.cluster
 
 func (h *harness) config() Config {
 	return Config{
-		Coupa: h.client, Instance: h.client.Instance(), Registry: fakeRegistrar{h.reg},
+		Coupa: h.client, Instance: h.client.Instance(), Registry: h.registry(),
 		Kafka: h.kafka(), Tables: h.tables, TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
 		Lookback: 5 * time.Minute, BatchRecords: 120, ProgressEvery: -1,
 	}
@@ -171,16 +170,14 @@ func (h *harness) assertTruth(ctx context.Context) {
 	}
 }
 
-// fakeRegistrar registers schemas in srfake (which does not check
-// compatibility; schemas.Registry does that before registering).
-type fakeRegistrar struct{ reg *srfake.Registry }
-
-func (f fakeRegistrar) Register(_ context.Context, subject string, t *schemas.Table) (int, error) {
-	id, _, err := f.reg.RegisterSchema(subject, sr.Schema{Schema: t.SchemaText(), Type: sr.TypeAvro})
+// registry is the real schemas.Registry (compatibility checks included)
+// talking to srfake over HTTP.
+func (h *harness) registry() *schemas.Registry {
+	cl, err := sr.NewClient(sr.URLs(h.reg.URL()))
 	if err != nil {
-		return 0, fmt.Errorf("registering %s: %w", subject, err)
+		h.t.Fatal(err)
 	}
-	return id, nil
+	return schemas.NewRegistry(cl)
 }
 
 func testContext(t *testing.T, d time.Duration) context.Context {

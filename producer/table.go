@@ -76,8 +76,11 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 		}
 		n, extra, err := ts.publish(ctx, batch, next)
 		if err != nil {
-			var fenced *FencedError
-			if errors.As(err, &fenced) || ctx.Err() != nil {
+			var (
+				fenced *FencedError
+				dead   *crashed
+			)
+			if errors.As(err, &fenced) || errors.As(err, &dead) || ctx.Err() != nil {
 				return ts.finish(res, w, err)
 			}
 			ts.cfg.Metrics.aborted(ts.table.Name)

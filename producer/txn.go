@@ -141,12 +141,18 @@ func (p *txnProducer) fail(ctx context.Context, cause error) error {
 }
 
 // crash simulates the process dying at a step (tests only): the client is
-// dropped without aborting, as a kill -9 would leave it.
+// dropped without aborting, as a kill -9 would leave it, and the pass stops.
 func (p *txnProducer) crash(err error) error {
 	p.cl.Close()
 	p.cl = nil
-	return err
+	return &crashed{err}
 }
+
+// crashed is a test hook's simulated death: it ends the pass at once.
+type crashed struct{ err error }
+
+func (c *crashed) Error() string { return "simulated crash: " + c.err.Error() }
+func (c *crashed) Unwrap() error { return c.err }
 
 func (p *txnProducer) close() {
 	if p.cl != nil {

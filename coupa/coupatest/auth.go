@@ -131,18 +131,23 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, scope string)
 	}
 	a := s.auth
 	a.mu.Lock()
+	var expires time.Time
+	var scoped bool
 	t, ok := a.tokens[tok]
+	if ok { // read under the lock: ExpireTokens may run concurrently
+		expires, scoped = t.expires, t.scopes[scope]
+	}
 	a.mu.Unlock()
 	switch {
 	case !ok:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"`)
 		writeErrors(w, http.StatusUnauthorized, "base", "The access token is invalid")
 		return false
-	case !s.Now().Before(t.expires):
+	case !s.Now().Before(expires):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token expired"`)
 		writeErrors(w, http.StatusUnauthorized, "base", "The access token expired")
 		return false
-	case !t.scopes[scope]:
+	case !scoped:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="Doorkeeper", error="insufficient_scope", error_description="The access token does not have the required scope", scope="`+scope+`"`)
 		writeErrors(w, http.StatusForbidden, "base", "The access token lacks scope "+scope)
 		return false
