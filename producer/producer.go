@@ -36,8 +36,12 @@ type Config struct {
 	Instance string
 	Registry Registrar
 	// Kafka are the connection options (brokers, TLS, SASL, logger).
-	Kafka  []kgo.Opt
-	Tables []coupa.Table
+	Kafka []kgo.Opt
+	// ProducerOpts, when set, adds options to a table's transactional
+	// producer only (e.g. a client id and metrics hooks): short-lived
+	// clients (admin, restore) use Kafka alone.
+	ProducerOpts func(table string) []kgo.Opt
+	Tables       []coupa.Table
 	// TopicPrefix is prepended to table names: "coupa." gives "coupa.invoices".
 	TopicPrefix  string
 	OffsetsTopic string
@@ -174,7 +178,11 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 		return nil, fmt.Errorf("table %s: registering its schema: %w", t.Name, err)
 	}
 	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
-	txn, err := newTxnProducer(ctx, t.Name, key.TransactionalID(), p.cfg.Kafka)
+	kopts := p.cfg.Kafka
+	if p.cfg.ProducerOpts != nil {
+		kopts = append(append([]kgo.Opt(nil), kopts...), p.cfg.ProducerOpts(t.Name)...)
+	}
+	txn, err := newTxnProducer(ctx, t.Name, key.TransactionalID(), kopts)
 	if err != nil {
 		return nil, err
 	}

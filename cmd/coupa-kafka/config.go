@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+)
+
+// CoupaFlags select the instance and what to read from it.
+type CoupaFlags struct {
+	InstanceURL  string        `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance, HTTPS only (a bare host means https://host)." group:"Coupa"`
+	ClientID     string        `name:"client-id" env:"COUPA_CLIENT_ID" help:"OAuth2/OIDC client id (client credentials grant)." group:"Coupa"`
+	ClientSecret string        `name:"client-secret" env:"COUPA_CLIENT_SECRET" help:"OAuth2/OIDC client secret (never logged). Prefer the environment variable." group:"Coupa"`
+	Tables       []string      `name:"tables" env:"COUPA_TABLES" default:"${tables}" help:"Tables to sync (comma list)." group:"Coupa"`
+	RateLimit    float64       `name:"rate-limit" env:"COUPA_RATE_LIMIT" default:"15" help:"Request budget per second for all tables together (Coupa allows 25 per instance, shared with other integrations)." group:"Coupa"`
+	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"5m" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
+}
+
+// KafkaFlags connect to Kafka and the schema registry.
+type KafkaFlags struct {
+	Brokers           []string `name:"brokers" env:"KAFKA_BROKERS" help:"Bootstrap brokers (comma list)." group:"Kafka"`
+	TopicPrefix       string   `name:"topic-prefix" env:"COUPA_TOPIC_PREFIX" default:"coupa." help:"Topic name prefix: the invoices topic is <prefix>invoices." group:"Kafka"`
+	OffsetsTopic      string   `name:"offsets-topic" env:"COUPA_OFFSETS_TOPIC" default:"coupa-offsets" help:"Compacted topic holding the cursors." group:"Kafka"`
+	Partitions        int32    `name:"partitions" env:"KAFKA_TOPIC_PARTITIONS" default:"-1" help:"Partitions of table topics created by coupa-kafka (-1: broker default)." group:"Kafka"`
+	ReplicationFactor int16    `name:"replication-factor" env:"KAFKA_TOPIC_REPLICATION_FACTOR" default:"-1" help:"Replication factor of created topics (-1: broker default)." group:"Kafka"`
+	TLS               bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to the brokers with TLS." group:"Kafka"`
+	TLSCAFile         string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"CA bundle for the brokers' certificates (default: system roots)." group:"Kafka"`
+	TLSCertFile       string   `name:"kafka-tls-cert-file" env:"KAFKA_TLS_CERT_FILE" help:"Client certificate for mutual TLS." group:"Kafka"`
+	TLSKeyFile        string   `name:"kafka-tls-key-file" env:"KAFKA_TLS_KEY_FILE" help:"Client key for mutual TLS." group:"Kafka"`
+	SASLMechanism     string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:"" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512." group:"Kafka"`
+	SASLUsername      string   `name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL user." group:"Kafka"`
+	SASLPassword      string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (never logged)." group:"Kafka"`
+
+	RegistryURL      string `name:"schema-registry-url" env:"SCHEMA_REGISTRY_URL" help:"Confluent-compatible schema registry." group:"Schema registry"`
+	RegistryUsername string `name:"schema-registry-username" env:"SCHEMA_REGISTRY_USERNAME" help:"Registry basic-auth user." group:"Schema registry"`
+	RegistryPassword string `name:"schema-registry-password" env:"SCHEMA_REGISTRY_PASSWORD" help:"Registry basic-auth password (never logged)." group:"Schema registry"`
+}
+
+// LogFlags shape the logs.
+type LogFlags struct {
+	LogLevel  string `name:"log-level" env:"COUPA_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Log level: debug, info, warn, error." group:"Logging"`
+	LogFormat string `name:"log-format" env:"COUPA_LOG_FORMAT" enum:"json,text" default:"json" help:"Log format: json or text." group:"Logging"`
+}
+
+// Flags are the settings shared by run, sync and cursors.
+type Flags struct {
+	CoupaFlags `embed:""`
+	KafkaFlags `embed:""`
+	LogFlags   `embed:""`
+}
+
+// validate reports every configuration problem at once, so a user fixes
+// them in one round rather than one per start.
+func (f *Flags) validate(needCoupa bool) error {
+	var errs []error
+	if needCoupa {
+		if _, err := coupa.ParseInstanceURL(f.InstanceURL); err != nil {
+			errs = append(errs, err)
+		}
+		if f.ClientID == "" {
+			errs = append(errs, errors.New("COUPA_CLIENT_ID (--client-id) is required"))
+		}
+		if f.ClientSecret == "" {
+			errs = append(errs, errors.New("COUPA_CLIENT_SECRET (--client-secret) is required"))
+		}
+		if _, err := f.tables(); err != nil {
+			errs = append(errs, err)
+		}
+		if f.RateLimit <= 0 || f.RateLimit > 25 {
+			errs = append(errs, fmt.Errorf("COUPA_RATE_LIMIT %g is outside (0, 25]: Coupa allows 25 requests per second per instance", f.RateLimit))
+		}
+		if f.Lookback < 0 {
+			errs = append(errs, errors.New("COUPA_LOOKBACK must not be negative"))
+		}
+	}
+	if len(f.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS (--brokers) is required"))
+	}
+	if needCoupa && f.RegistryURL == "" {
+		errs = append(errs, errors.New("SCHEMA_REGISTRY_URL (--schema-registry-url) is required"))
+	}
+	if f.OffsetsTopic == "" {
+		errs = append(errs, errors.New("COUPA_OFFSETS_TOPIC must not be empty"))
+	}
+	if (f.TLSCertFile == "") != (f.TLSKeyFile == "") {
+		errs = append(errs, errors.New("KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE go together"))
+	}
+	if (f.TLSCAFile != "" || f.TLSCertFile != "") && !f.TLS {
+		errs = append(errs, errors.New("KAFKA_TLS_CA_FILE/KAFKA_TLS_CERT_FILE are set but KAFKA_TLS is not true"))
+	}
+	if f.SASLMechanism != "" && (f.SASLUsername == "" || f.SASLPassword == "") {
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM %s needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD", f.SASLMechanism))
+	}
+	if f.SASLMechanism == "" && (f.SASLUsername != "" || f.SASLPassword != "") {
+		errs = append(errs, errors.New("KAFKA_SASL_USERNAME/PASSWORD are set but KAFKA_SASL_MECHANISM is not"))
+	}
+	if (f.RegistryUsername == "") != (f.RegistryPassword == "") {
+		errs = append(errs, errors.New("SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together"))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return fmt.Errorf("configuration (%d problems): %s", len(errs), strings.Join(msgs, "; "))
+}
+
+// tables resolves the selected table names, in the canonical order.
+func (f *Flags) tables() ([]coupa.Table, error) {
+	want := map[string]bool{}
+	var unknown []string
+	for _, n := range f.Tables {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if _, err := coupa.LookupTable(n); err != nil {
+			unknown = append(unknown, n)
+		}
+		want[n] = true
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("COUPA_TABLES names unknown tables %s (known: %s)", strings.Join(unknown, ", "), coupa.TableNames())
+	}
+	var out []coupa.Table
+	for _, t := range coupa.Tables {
+		if want[t.Name] {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("COUPA_TABLES selects no table")
+	}
+	return out, nil
+}
+
+func tableNames() string { return coupa.TableNames() }
+
+func (l LogFlags) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(l.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if l.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// oneLine flattens an error for the one-line reason on stderr that the
+// contract promises (joined errors become "; "-separated).
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

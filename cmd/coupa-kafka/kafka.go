@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// kafkaOpts turns the flags into franz-go connection options.
+func (f *KafkaFlags) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(f.Brokers...),
+		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
+	}
+	if f.TLS {
+		cfg, err := f.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}).DialContext))
+	}
+	switch f.SASLMechanism {
+	case "":
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: f.SASLUsername, Pass: f.SASLPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: f.SASLUsername, Pass: f.SASLPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: f.SASLUsername, Pass: f.SASLPassword}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("KAFKA_SASL_MECHANISM %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
+	}
+	return opts, nil
+}
+
+func (f *KafkaFlags) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.TLSCAFile != "" {
+		pem, err := os.ReadFile(f.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("KAFKA_TLS_CA_FILE %s holds no PEM certificate", f.TLSCAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if f.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.TLSCertFile, f.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_TLS_CERT_FILE/KEY_FILE: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// registryClient connects to the schema registry.
+func (f *KafkaFlags) registryClient() (*sr.Client, error) {
+	opts := []sr.ClientOpt{sr.URLs(f.RegistryURL), sr.UserAgent("coupa-kafka/" + version)}
+	if f.RegistryUsername != "" {
+		opts = append(opts, sr.BasicAuth(f.RegistryUsername, f.RegistryPassword))
+	}
+	return sr.NewClient(opts...)
+}
+
+// pingKafka checks that the brokers answer (for /readyz).
+func pingKafka(ctx context.Context, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.Ping(ctx)
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/producer"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
+)
+
+// app is a configured producer with what it was built from.
+type app struct {
+	log     *slog.Logger
+	client  *coupa.Client
+	kafka   []kgo.Opt
+	metrics *producer.Metrics
+	prod    *producer.Producer
+}
+
+// wiring holds the parts that differ between a real deployment and the demo.
+type wiring struct {
+	httpClient *http.Client // nil: system trust store (+ SSL_CERT_FILE)
+	batch      int
+}
+
+// open validates flags and builds the Coupa client, Kafka options, registry
+// and producer (which checks topics, fences older producers and restores
+// cursors).
+func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
+	if err := f.validate(true); err != nil {
+		return nil, err
+	}
+	log := f.logger()
+	metrics := producer.NewMetrics()
+	kopts, err := f.kafkaOpts(log)
+	if err != nil {
+		return nil, err
+	}
+	client, err := coupa.New(coupa.Config{
+		InstanceURL: f.InstanceURL, ClientID: f.ClientID, ClientSecret: f.ClientSecret,
+		RateLimit: f.RateLimit, HTTPClient: w.httpClient, Logger: log, Observer: metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.registryClient()
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	tables, _ := f.tables()
+	prod, err := producer.New(ctx, producer.Config{
+		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
+		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic,
+		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
+		Lookback: f.Lookback, BatchRecords: w.batch, Logger: log, Metrics: metrics,
+		ProducerOpts: func(table string) []kgo.Opt {
+			// franz-go client metrics per table producer, told apart by
+			// client_id; they unregister when a client closes.
+			m := kprom.NewMetrics("coupa_kafka_client", kprom.Registerer(metrics.Registry), kprom.Gatherer(metrics.Registry), kprom.WithClientLabel())
+			return []kgo.Opt{kgo.ClientID("coupa-kafka-" + table), kgo.WithHooks(m)}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &app{log: log, client: client, kafka: kopts, metrics: metrics, prod: prod}, nil
+}
