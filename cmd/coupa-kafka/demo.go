@@ -29,6 +29,8 @@ type DemoCmd struct {
 	Fresh   bool   `name:"fresh" help:"Delete the demo's data first and start from nothing."`
 	Records int    `name:"records" default:"500" help:"Records per table in the simulated instance."`
 	Changes int    `name:"changes" default:"25" help:"Records the simulated instance updates or inserts before the sync, so a second demo has something new to publish."`
+
+	out io.Writer // stdout unless a test sets it
 }
 
 // demoEpoch fixes the simulated history so every demo run sees the same
@@ -40,16 +42,24 @@ var demoEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // loopback, syncs every table through the same code path as `sync`, and
 // prints what landed where.
 func (c *DemoCmd) Run(ctx context.Context) error {
+	_, err := c.run(ctx)
+	return err
+}
+
+func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	dir, err := c.dataDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	out := os.Stdout
+	out := c.out
+	if out == nil {
+		out = os.Stdout
+	}
 	fmt.Fprintf(out, "coupa-kafka %s demo\n  data dir: %s\n", version, dir)
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(dir, "kafka")), kfake.DefaultNumPartitions(3))
 	if err != nil {
-		return fmt.Errorf("embedded kafka: %w (if the data dir is from another version, rerun with --fresh)", err)
+		return nil, fmt.Errorf("embedded kafka: %w (if the data dir is from another version, rerun with --fresh)", err)
 	}
 	defer cluster.Close()
 	reg := srfake.New()
@@ -62,7 +72,7 @@ func (c *DemoCmd) Run(ctx context.Context) error {
 	cfg.Records, cfg.Epoch = records, demoEpoch
 	sim, err := coupatest.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer sim.Close()
 	c.changeInstance(sim)
@@ -78,17 +88,17 @@ func (c *DemoCmd) Run(ctx context.Context) error {
 	}
 	a, err := open(ctx, &flags, wiring{httpClient: sim.HTTPClient()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer a.prod.Close()
 	fmt.Fprintln(out, "syncing 8 tables (budget 25 requests/s, shared) ...")
 	start := time.Now()
 	results, err := a.prod.Sync(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(out, "done in %s: %d Coupa requests\n\n", time.Since(start).Round(time.Millisecond), a.client.Stats().Total())
-	return c.summary(ctx, out, a, results)
+	return results, c.summary(ctx, out, a, results)
 }
 
 func (c *DemoCmd) dataDir() (string, error) {

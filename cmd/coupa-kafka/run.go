@@ -46,6 +46,10 @@ func (c *RunCmd) Run(ctx context.Context) error {
 			http.Error(w, "kafka unreachable", http.StatusServiceUnavailable)
 			return
 		}
+		if _, err := a.registry.Subjects(pctx); err != nil {
+			http.Error(w, "schema registry unreachable", http.StatusServiceUnavailable)
+			return
+		}
 		w.Write([]byte("ready\n"))
 	})
 	metricsHandler := &deferredHandler{}

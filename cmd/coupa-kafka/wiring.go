@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
@@ -18,8 +19,9 @@ import (
 type app struct {
 	log     *slog.Logger
 	client  *coupa.Client
-	kafka   []kgo.Opt
-	metrics *producer.Metrics
+	kafka    []kgo.Opt
+	registry *sr.Client
+	metrics  *producer.Metrics
 	prod    *producer.Producer
 }
 
@@ -69,5 +71,5 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{log: log, client: client, kafka: kopts, metrics: metrics, prod: prod}, nil
+	return &app{log: log, client: client, kafka: kopts, registry: rc, metrics: metrics, prod: prod}, nil
 }

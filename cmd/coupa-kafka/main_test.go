@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/coupa-kafka/coupa-kafka/offsets"
+)
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	f := Flags{
+		CoupaFlags: CoupaFlags{InstanceURL: "http://acme.coupahost.com", Tables: []string{"invoices", "widgets"}, RateLimit: 40},
+		KafkaFlags: KafkaFlags{OffsetsTopic: "o", SASLMechanism: "PLAIN", TLSCertFile: "c.pem"},
+	}
+	err := f.validate(true)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"only https", "COUPA_CLIENT_ID", "COUPA_CLIENT_SECRET", "unknown tables widgets", "COUPA_RATE_LIMIT 40",
+		"KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE", "KAFKA_SASL_USERNAME",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("the reason must fit on one line: %q", err)
+	}
+}
+
+func TestSecretsNotInValidationErrors(t *testing.T) {
+	f := Flags{
+		CoupaFlags: CoupaFlags{InstanceURL: "https://acme.coupahost.com", ClientID: "id", ClientSecret: "s3cr3t-value", Tables: []string{"invoices"}, RateLimit: 15},
+		KafkaFlags: KafkaFlags{OffsetsTopic: "o", SASLMechanism: "PLAIN", SASLPassword: "kafka-pw-value", RegistryPassword: "reg-pw-value"},
+	}
+	err := f.validate(true)
+	for _, secret := range []string{"s3cr3t-value", "kafka-pw-value", "reg-pw-value"} {
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("validation error shows a secret: %v", err)
+		}
+	}
+}
+
+// TestDemoRunsAndResumes runs the demo twice on one data dir: the second run
+// resumes from the stored cursors and publishes only the new changes.
+func TestDemoRunsAndResumes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	demo := DemoCmd{DataDir: dir, Records: 30, Changes: 8, out: &out}
+	first, err := demo.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, r := range first {
+		total += r.Published
+	}
+	if total < 8*30 {
+		t.Fatalf("first demo published %d records, want all of 8 x 30 (and the changes)", total)
+	}
+	for _, want := range []string{"coupa.invoices", "A sample invoices record", `"id":`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	second, err := demo.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := 0
+	for _, r := range second {
+		again += r.Published
+	}
+	if again == 0 || again > 8 {
+		t.Errorf("second demo published %d records, want only the %d changes", again, 8)
+	}
+}
+
+func TestCursorsResetIsADryRunUnlessExecuted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kf := KafkaFlags{Brokers: cluster.ListenAddrs(), OffsetsTopic: "coupa-offsets"}
+	logs := LogFlags{LogLevel: "error", LogFormat: "text"}
+	reset := CursorsResetCmd{KafkaFlags: kf, LogFlags: logs, InstanceURL: "acme.coupahost.com", Table: "invoices",
+		ToDatetime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if err := reset.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := kf.kafkaOpts(logs.logger())
+	got, err := offsets.Load(ctx, "coupa-offsets", opts...)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("dry run wrote %v (%v)", got, err)
+	}
+	reset.Execute, reset.FullRefresh = true, true
+	if err := reset.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err = offsets.Load(ctx, "coupa-offsets", opts...)
+	c := got[offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}]
+	if err != nil || !c.UpdatedAt.Equal(reset.ToDatetime) || c.Mode != offsets.FullRefresh {
+		t.Fatalf("after --execute: %+v (%v)", c, err)
+	}
+	var buf bytes.Buffer
+	printCursors(&buf, got, time.Now())
+	if !strings.Contains(buf.String(), "acme.coupahost.com  invoices  2025-01-02T03:04:05Z id 0  full_refresh") {
+		t.Errorf("cursors list:\n%s", buf.String())
+	}
+}
+
+// TestKafkaSASL connects to a SASL-enabled kfake with each mechanism, and
+// refuses a wrong password.
+func TestKafkaSASL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, mech := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		t.Run(mech, func(t *testing.T) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser(mech, "coupa", "right-password"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cluster.Close()
+			logs := LogFlags{LogLevel: "error", LogFormat: "text"}
+			for pw, wantOK := range map[string]bool{"right-password": true, "wrong-password": false} {
+				kf := KafkaFlags{Brokers: cluster.ListenAddrs(), SASLMechanism: mech, SASLUsername: "coupa", SASLPassword: pw}
+				opts, err := kf.kafkaOpts(logs.logger())
+				if err != nil {
+					t.Fatal(err)
+				}
+				pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+				err = pingKafka(pctx, opts)
+				pcancel()
+				if (err == nil) != wantOK {
+					t.Errorf("password %s: ping error %v", pw, err)
+				}
+			}
+		})
+	}
+}
