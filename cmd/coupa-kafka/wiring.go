@@ -17,12 +17,12 @@ import (
 
 // app is a configured producer with what it was built from.
 type app struct {
-	log     *slog.Logger
-	client  *coupa.Client
+	log      *slog.Logger
+	client   *coupa.Client
 	kafka    []kgo.Opt
 	registry *sr.Client
 	metrics  *producer.Metrics
-	prod    *producer.Producer
+	prod     *producer.Producer
 }
 
 // wiring holds the parts that differ between a real deployment and the demo.
