@@ -1,0 +1,146 @@
+//go:build integration
+
+// Package integration runs coupa-kafka against a real Kafka broker: the
+// producer in-process, the real binary as a process (SIGKILLed mid-sync),
+// a broker restart mid-sync, real log compaction, and a consumer that is not
+// ours (Python, librdkafka + fastavro) reading what we wrote.
+//
+// Where the broker comes from:
+//
+//   - KAFKA_BROKERS set (scripts/integration.sh starts a real Apache Kafka
+//     with scripts/kafka-local.sh and sets it): that broker, with franz-go's
+//     in-memory schema registry (srfake) served over HTTP by this process.
+//     When the broker is the one scripts/kafka-local.sh runs, the broker
+//     restart scenario restarts it with that script.
+//   - KAFKA_BROKERS unset and the package built with the extra tag
+//     testcontainers (-tags integration,testcontainers): a Redpanda container
+//     (Kafka API and a real schema registry) via testcontainers-go, shared by
+//     the tests; every test skips cleanly when no Docker engine answers.
+//   - Neither: every test skips, saying how to run it.
+//
+// Every test uses its own topic prefix and offsets topic, so the tests can
+// run one after the other on one broker, and again (-count=1) on the same
+// one. They do not run in parallel: they share the transactional ids of the
+// simulator's instance (127.0.0.1).
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// backend is the Kafka (and maybe registry) the tests run against.
+type backend struct {
+	name    string
+	brokers []string
+	// registryURL is a real registry shared by the tests; empty means each
+	// test serves its own srfake over HTTP.
+	registryURL string
+	// restart restarts the broker on the same address while clients keep
+	// running (nil: not possible with this backend).
+	restart func(ctx context.Context) error
+}
+
+// dockerBackend starts (once) and returns a containerised broker and
+// registry; set by the testcontainers-tagged file. It must skip t when no
+// Docker engine is usable.
+var dockerBackend func(t *testing.T) *backend
+
+// cleanups run when the package's tests end (containers, the built binary).
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func atExit(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cleanupMu.Lock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanupMu.Unlock()
+	os.Exit(code)
+}
+
+var (
+	localOnce sync.Once
+	local     *backend
+)
+
+// getBackend returns the backend of this run, or skips t.
+func getBackend(t *testing.T) *backend {
+	t.Helper()
+	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		localOnce.Do(func() { local = kafkaLocal(strings.Split(b, ",")) })
+		return local
+	}
+	if dockerBackend != nil {
+		return dockerBackend(t)
+	}
+	t.Skip("no broker: set KAFKA_BROKERS (scripts/integration.sh starts a real Kafka and does), " +
+		"or build with -tags integration,testcontainers where a Docker engine runs")
+	return nil
+}
+
+// repoRoot is the module root (the tests run in integration/).
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(wd)
+}
+
+// kafkaLocal describes the broker at brokers; it can be restarted when it is
+// the broker scripts/kafka-local.sh runs (same state dir: COUPA_KAFKA_STATE
+// is inherited) and listens where KAFKA_BROKERS says.
+func kafkaLocal(brokers []string) *backend {
+	b := &backend{name: "KAFKA_BROKERS=" + strings.Join(brokers, ","), brokers: brokers}
+	wd, err := os.Getwd()
+	if err != nil {
+		return b
+	}
+	script := filepath.Join(filepath.Dir(wd), "scripts", "kafka-local.sh")
+	out, err := exec.Command(script, "env").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "KAFKA_BROKERS="+strings.Join(brokers, ",") {
+		return b
+	}
+	b.name = "scripts/kafka-local.sh broker " + strings.Join(brokers, ",")
+	b.restart = func(ctx context.Context) error {
+		cmd := exec.CommandContext(ctx, script, "restart")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s restart: %w\n%s", script, err, out)
+		}
+		if got := lastLine(string(out)); got != "KAFKA_BROKERS="+strings.Join(brokers, ",") {
+			return fmt.Errorf("%s restart printed %q, want the same brokers", script, got)
+		}
+		return nil
+	}
+	return b
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,278 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+	"github.com/coupa-kafka/coupa-kafka/internal/kread"
+	"github.com/coupa-kafka/coupa-kafka/offsets"
+	"github.com/coupa-kafka/coupa-kafka/producer"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
+)
+
+// world is one test's universe: a simulated Coupa instance, the backend's
+// broker, a schema registry, and topic names of its own.
+type world struct {
+	t       *testing.T
+	be      *backend
+	sim     *coupatest.Server
+	regURL  string
+	client  *coupa.Client
+	tables  []coupa.Table
+	prefix  string // topic prefix, e.g. "it.fullsync.1a2b3c."
+	offsets string // offsets topic
+}
+
+var nameRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+func newWorld(t *testing.T, simCfg coupatest.Config, tables ...string) *world {
+	t.Helper()
+	be := getBackend(t)
+	sim := coupatest.NewTLS(t, simCfg)
+	regURL := be.registryURL
+	if regURL == "" {
+		reg := srfake.New()
+		t.Cleanup(reg.Close)
+		regURL = reg.URL()
+	}
+	client, err := coupa.New(coupa.Config{
+		InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
+		HTTPClient: sim.HTTPClient(), RateLimit: 2000, Burst: 100, MaxRetryTime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, 3)
+	_, _ = rand.Read(nonce)
+	name := strings.Trim(nameRE.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	w := &world{t: t, be: be, sim: sim, regURL: regURL, client: client,
+		prefix: "it." + name + "." + hex.EncodeToString(nonce) + "."}
+	w.offsets = w.prefix + "offsets"
+	if len(tables) == 0 {
+		w.tables = coupa.Tables
+	}
+	for _, n := range tables {
+		tb, err := coupa.LookupTable(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.tables = append(w.tables, tb)
+	}
+	t.Logf("backend %s, topics %s*, registry %s, instance %s", be.name, w.prefix, regURL, sim.URL())
+	return w
+}
+
+func (w *world) topic(table string) string { return w.prefix + table }
+
+func (w *world) kafka() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(w.be.brokers...)} }
+
+func (w *world) tableNames() []string {
+	var out []string
+	for _, tb := range w.tables {
+		out = append(out, tb.Name)
+	}
+	return out
+}
+
+func (w *world) registry() *schemas.Registry {
+	cl, err := sr.NewClient(sr.URLs(w.regURL))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return schemas.NewRegistry(cl)
+}
+
+// config is a producer of the world's tables, as `coupa-kafka sync` builds
+// one (small batches, so that a pass is many transactions).
+func (w *world) config() producer.Config {
+	return producer.Config{
+		Coupa: w.client, Instance: w.client.Instance(), Registry: w.registry(),
+		Kafka: w.kafka(), Tables: w.tables, TopicPrefix: w.prefix, OffsetsTopic: w.offsets,
+		Lookback: 5 * time.Minute, BatchRecords: 120, ProgressEvery: -1,
+		Logger: testLogger(w.t),
+	}
+}
+
+func (w *world) producer(ctx context.Context, mod ...func(*producer.Config)) *producer.Producer {
+	w.t.Helper()
+	cfg := w.config()
+	for _, m := range mod {
+		m(&cfg)
+	}
+	p, err := producer.New(ctx, cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+// sync runs one pass with a fresh Producer, as `coupa-kafka sync` would.
+func (w *world) sync(ctx context.Context, mod ...func(*producer.Config)) []producer.PassResult {
+	w.t.Helper()
+	p := w.producer(ctx, mod...)
+	defer p.Close()
+	res, err := p.Sync(ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return res
+}
+
+func (w *world) admin() *kadm.Client {
+	cl, err := kgo.NewClient(w.kafka()...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+type version struct {
+	id int64
+	at int64 // updated_at, Unix ms
+}
+
+type published struct {
+	updatedAt time.Time
+	value     []byte
+}
+
+// read reads a table topic from the start with read_committed isolation: the
+// last value per key, how often each (id, updated_at) is there, and the
+// number of records.
+func (w *world) read(ctx context.Context, table string) (map[int64]published, map[version]int, int) {
+	w.t.Helper()
+	last := map[int64]published{}
+	count := map[version]int{}
+	n := 0
+	err := kread.Committed(ctx, w.topic(table), kread.FromStart(), func(r *kgo.Record) error {
+		id, err := strconv.ParseInt(string(r.Key), 10, 64)
+		if err != nil {
+			return fmt.Errorf("offset %d: key %q is not a decimal id", r.Offset, r.Key)
+		}
+		n++
+		last[id] = published{updatedAt: r.Timestamp, value: r.Value}
+		count[version{id, r.Timestamp.UnixMilli()}]++
+		return nil
+	}, w.kafka()...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return last, count, n
+}
+
+// assertTruth compares every table topic with the simulator's ground truth:
+// each record's last value is its latest version, byte for byte (Confluent
+// header with a registered schema id, then the Avro of the truth's JSON);
+// nothing is missing or extra; no version is there twice.
+func (w *world) assertTruth(ctx context.Context) {
+	w.t.Helper()
+	ids := map[int]bool{}
+	for _, tb := range w.tables {
+		truth := w.sim.Truth(tb.Name)
+		last, count, _ := w.read(ctx, tb.Name)
+		schema, err := schemas.Load(tb.Name)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		missing, stale := 0, 0
+		for id, want := range truth {
+			got, ok := last[id]
+			if !ok {
+				missing++
+				if missing <= 3 {
+					w.t.Errorf("%s: record %d (updated %s) never published", tb.Name, id, want.UpdatedAt)
+				}
+				continue
+			}
+			wantValue, _, err := schema.Append(nil, want.JSON)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			if len(got.value) < 5 || got.value[0] != 0 {
+				w.t.Fatalf("%s: record %d: value is not in the Confluent wire format: % x", tb.Name, id, got.value[:min(len(got.value), 8)])
+			}
+			ids[int(got.value[1])<<24|int(got.value[2])<<16|int(got.value[3])<<8|int(got.value[4])] = true
+			if !got.updatedAt.Equal(want.UpdatedAt) || string(got.value[5:]) != string(wantValue) {
+				stale++
+				if stale <= 3 {
+					w.t.Errorf("%s: record %d: topic has the version of %s, truth is %s", tb.Name, id, got.updatedAt.UTC(), want.UpdatedAt)
+				}
+			}
+		}
+		for id := range last {
+			if _, ok := truth[id]; !ok {
+				w.t.Errorf("%s: topic has record %d that the instance does not", tb.Name, id)
+			}
+		}
+		for v, n := range count {
+			if n > 1 {
+				w.t.Errorf("%s: record %d version %s is in the topic %d times", tb.Name, v.id, time.UnixMilli(v.at).UTC(), n)
+			}
+		}
+		if missing+stale > 0 {
+			w.t.Errorf("%s: %d missing, %d stale of %d", tb.Name, missing, stale, len(truth))
+		}
+	}
+	// Every schema id in a header is one the registry serves.
+	cl, err := sr.NewClient(sr.URLs(w.regURL))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for id := range ids {
+		if _, err := cl.SchemaByID(ctx, id); err != nil {
+			w.t.Errorf("schema id %d in the values: %v", id, err)
+		}
+	}
+}
+
+// cursors reads the world's offsets topic (read_committed).
+func (w *world) cursors(ctx context.Context) map[offsets.Key]offsets.Cursor {
+	w.t.Helper()
+	c, err := offsets.Load(ctx, w.offsets, w.kafka()...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+// testLogger sends the producer's warnings to the test log (with -v; all its
+// logs with INTEGRATION_LOG=1), and nothing otherwise.
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case os.Getenv("INTEGRATION_LOG") != "":
+		level = slog.LevelInfo
+	case !testing.Verbose():
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

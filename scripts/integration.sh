@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# integration.sh: the integration suite (go test -tags integration ./integration/...)
+# against a real Apache Kafka broker. CI (.ci/run) calls it after the unit tests.
+#
+#   1. starts a broker with scripts/kafka-local.sh (its own state dir, so a broker you
+#      run yourself is not touched; jars from Maven Central on the first run),
+#   2. sets up the Python venv of the consumer check (scripts/pycheck: confluent-kafka
+#      and fastavro from PyPI) under ${XDG_CACHE_HOME:-$HOME/.cache}/coupa-kafka/venv,
+#   3. runs go vet and go test with the integration tag, then, where a Docker engine
+#      answers and go.mod has testcontainers-go, the suite against Redpanda too,
+#   4. stops the broker, also when anything fails or the script is interrupted.
+#
+# Settings (environment):
+#   INTEGRATION_RUN       go test -run pattern (default: every test)
+#   INTEGRATION_GOFLAGS   extra go test flags, e.g. "-race -v"
+#   INTEGRATION_TIMEOUT   go test -timeout (default 20m)
+#   COUPA_PYCHECK_VENV    venv of the Python check (default above)
+#   COUPA_KAFKA_STATE     broker state dir (default: a fresh temp dir, removed at the end)
+#   KEEP_KAFKA=1          leave the broker running at the end (prints how to stop it)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+t_start=$SECONDS
+say() { printf '== integration (%ss): %s\n' "$((SECONDS - t_start))" "$*"; }
+
+own_state=
+if [[ -z ${COUPA_KAFKA_STATE:-} ]]; then
+  COUPA_KAFKA_STATE=$(mktemp -d "${TMPDIR:-/tmp}/coupa-kafka-it.XXXXXX")
+  own_state=1
+fi
+export COUPA_KAFKA_STATE
+broker_started=
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n $broker_started ]]; then
+    if ((rc != 0)); then
+      echo "--- last broker log lines ($COUPA_KAFKA_STATE/kafka.log):"
+      tail -n 40 "$COUPA_KAFKA_STATE/kafka.log" 2>/dev/null || true
+    fi
+    if [[ ${KEEP_KAFKA:-} == 1 ]]; then
+      say "broker left running: COUPA_KAFKA_STATE=$COUPA_KAFKA_STATE scripts/kafka-local.sh stop"
+      own_state=
+    else
+      scripts/kafka-local.sh stop >/dev/null 2>&1 || scripts/kafka-local.sh stop --kill >/dev/null 2>&1 || true
+    fi
+  fi
+  if [[ -n $own_state ]]; then rm -rf "$COUPA_KAFKA_STATE"; fi
+  say "done, exit $rc"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+command -v go >/dev/null || { echo "integration: Go is needed on the PATH" >&2; exit 1; }
+
+# ---------------------------------------------------------------- the broker
+say "starting Apache Kafka (scripts/kafka-local.sh, state $COUPA_KAFKA_STATE)"
+broker_started=1
+line=$(scripts/kafka-local.sh start)
+[[ $line == KAFKA_BROKERS=* ]] || { echo "kafka-local.sh start printed '$line'" >&2; exit 1; }
+export KAFKA_BROKERS=${line#KAFKA_BROKERS=}
+say "broker up: KAFKA_BROKERS=$KAFKA_BROKERS"
+
+# ---------------------------------------------------------------- the Python check
+VENV=${COUPA_PYCHECK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/coupa-kafka/venv}
+py_ok() { [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import confluent_kafka, fastavro' 2>/dev/null; }
+if ! py_ok; then
+  say "setting up the Python venv $VENV (confluent-kafka, fastavro from PyPI)"
+  PY=$(command -v python3 || true)
+  [[ -n $PY ]] || { echo "integration: python3 is needed for the consumer check (apt-get install python3 python3-venv)" >&2; exit 1; }
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  "$PY" -m venv "$VENV" || { echo "integration: '$PY -m venv' failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/pycheck/requirements.txt
+  py_ok || { echo "integration: the venv $VENV cannot import confluent_kafka and fastavro" >&2; exit 1; }
+fi
+export COUPA_PYCHECK_PYTHON=$VENV/bin/python
+say "python check: $("$COUPA_PYCHECK_PYTHON" -c 'import sys, confluent_kafka, fastavro; print("python", sys.version.split()[0], "confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0], "fastavro", fastavro.__version__)')"
+
+# ---------------------------------------------------------------- the suite
+say "go vet -tags integration ./integration/..."
+go vet -tags integration ./integration/...
+
+run_args=()
+if [[ -n ${INTEGRATION_RUN:-} ]]; then run_args=(-run "$INTEGRATION_RUN"); fi
+say "go test -tags integration against $KAFKA_BROKERS"
+# shellcheck disable=SC2086 # INTEGRATION_GOFLAGS is a list of flags
+go test -tags integration -count=1 -timeout "${INTEGRATION_TIMEOUT:-20m}" ${INTEGRATION_GOFLAGS:-} "${run_args[@]}" ./integration/...
+
+# ---------------------------------------------------------------- Docker (optional)
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  if go list -tags integration,testcontainers ./integration/... >/dev/null 2>&1; then
+    say "a Docker engine answers: the suite again against Redpanda (testcontainers-go)"
+    # shellcheck disable=SC2086
+    env -u KAFKA_BROKERS go test -tags integration,testcontainers -count=1 -timeout "${INTEGRATION_TIMEOUT:-20m}" ${INTEGRATION_GOFLAGS:-} "${run_args[@]}" ./integration/...
+  else
+    say "a Docker engine answers, but go.mod lacks testcontainers-go: Redpanda run skipped"
+  fi
+else
+  say "no Docker engine: Redpanda (testcontainers-go) run skipped"
+fi
