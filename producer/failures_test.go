@@ -93,7 +93,9 @@ func TestCursorNeverAheadOfRecords(t *testing.T) {
 			}
 		}
 	}
-	if covered != len(last) || covered == 0 || covered >= 200 {
+	// Parallel slices may have committed records beyond the cursor; never
+	// may the cursor cover a record that is not committed.
+	if covered == 0 || covered >= 200 || covered > len(last) {
 		t.Errorf("after two committed batches: cursor covers %d records, topic has %d (of 200)", covered, len(last))
 	}
 }

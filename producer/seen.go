@@ -6,40 +6,55 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/internal/kread"
 )
 
-// version identifies one published version of a record. Coupa has no version
-// number; (id, updated_at) is the closest thing, and it is what the lookback
-// must not publish twice.
+// version identifies a record at one updated_at. Coupa has no version
+// number, and updated_at has second precision: two changes of one record in
+// the same second share it. So a version is only known to be published when
+// the content published under (id, updated_at) is the same too (see seen).
 type version struct {
 	id int64
 	at int64 // updated_at, Unix milliseconds
 }
 
-// seen is the set of versions published with updated_at inside the lookback
-// window (at or after floor). It is what lets every pass re-read recent
-// history without publishing it again. It is not persisted on its own: after
-// a restart it is rebuilt from the table topic itself (restore), whose record
-// timestamps are the records' updated_at, so it holds exactly what committed
-// transactions published.
+// seen remembers the versions published with updated_at at or after floor
+// (the lookback window before the cursor, and everything beyond the cursor
+// that parallel slices committed), with a hash of the value published. It
+// lets every pass re-read recent history without publishing it again, while a
+// second change within the same second (same updated_at, other content) is
+// still published. It is not persisted on its own: after a restart it is
+// rebuilt from the table topic itself (restore), whose record timestamps are
+// the records' updated_at, so it holds exactly what committed transactions
+// published.
 type seen struct {
 	floor int64 // versions older than this are forgotten
-	set   map[version]struct{}
+	set   map[version]uint64
 }
 
-func newSeen() *seen { return &seen{set: map[version]struct{}{}} }
+func newSeen() *seen { return &seen{set: map[version]uint64{}} }
 
-func (s *seen) has(id int64, at time.Time) bool {
-	_, ok := s.set[version{id, at.UnixMilli()}]
-	return ok
+// valueHash identifies published content: a hash of the Avro body (after the
+// 5-byte Confluent header, so a new schema id alone does not count as new
+// content). It must be stable across processes.
+func valueHash(value []byte) uint64 {
+	if len(value) >= 5 {
+		value = value[5:]
+	}
+	return xxhash.Sum64(value)
 }
 
-func (s *seen) add(id int64, at time.Time) {
+func (s *seen) has(id int64, at time.Time, hash uint64) bool {
+	h, ok := s.set[version{id, at.UnixMilli()}]
+	return ok && h == hash
+}
+
+func (s *seen) add(id int64, at time.Time, hash uint64) {
 	if ms := at.UnixMilli(); ms >= s.floor {
-		s.set[version{id, ms}] = struct{}{}
+		s.set[version{id, ms}] = hash
 	}
 }
 
@@ -60,16 +75,21 @@ func (s *seen) forgetBefore(t time.Time) {
 func (s *seen) len() int { return len(s.set) }
 
 // restore reads the table topic from the first record stamped at or after
-// from, with read_committed, and remembers every version found. Keys are Coupa
-// ids as decimal text and timestamps are updated_at, so no value is decoded.
+// from (from the start when from is zero), with read_committed, and remembers
+// every version found. Keys are Coupa ids as decimal text and timestamps are
+// updated_at, so no value is decoded, only hashed.
 func (s *seen) restore(ctx context.Context, topic string, from time.Time, opts []kgo.Opt) error {
-	s.forgetBefore(from)
-	return kread.Committed(ctx, topic, kread.FromTimestamp(from.UnixMilli()), func(r *kgo.Record) error {
+	start := kread.FromStart()
+	if !from.IsZero() {
+		s.forgetBefore(from)
+		start = kread.FromTimestamp(from.UnixMilli())
+	}
+	return kread.Committed(ctx, topic, start, func(r *kgo.Record) error {
 		id, err := strconv.ParseInt(string(r.Key), 10, 64)
 		if err != nil {
 			return fmt.Errorf("%s partition %d offset %d: key %q is not a Coupa id", topic, r.Partition, r.Offset, r.Key)
 		}
-		s.add(id, r.Timestamp)
+		s.add(id, r.Timestamp, valueHash(r.Value))
 		return nil
 	}, opts...)
 }
