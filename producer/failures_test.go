@@ -64,6 +64,7 @@ func TestCursorNeverAheadOfRecords(t *testing.T) {
 	n := 0
 	p := h.producer(ctx, func(c *Config) {
 		c.BatchRecords = 50
+		c.Parallelism = 1 // commits in order, so two of them must move the cursor
 		c.testHook = func(_, s string) error {
 			if s == stepBeforeCommit {
 				if n++; n == 3 {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -122,6 +123,10 @@ type slice struct {
 	// the cursor.
 	committed position
 	done      bool
+	// reading is when the slice began reading its uncommitted batch (Unix
+	// ns, 0 between batches): versions published before every slice's
+	// reading began can no longer be overwritten by a stale read.
+	reading atomic.Int64
 }
 
 // pending is a record read from Coupa and converted, ready to publish.
@@ -148,6 +153,7 @@ type passState struct {
 	// moved to a later slice in between); the version read later is the
 	// newer one, and an earlier read never overwrites it.
 	fetched   map[int64]int64
+	pruned    int // len(fetched) after the last prune
 	published int
 	requests  int
 }
@@ -270,6 +276,7 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 	retry := newRetryBackoff()
 	failures := 0
 	for !s.w.done {
+		s.reading.Store(time.Now().UnixNano())
 		batch, walkErr := ps.collect(ctx, s.w)
 		if err := ps.commit(ctx, s, batch); err != nil {
 			var (
@@ -301,6 +308,7 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 	}
 	ps.mu.Lock()
 	s.done = true
+	s.reading.Store(0)
 	ps.mu.Unlock()
 	return nil
 }
@@ -373,9 +381,32 @@ func (ps *passState) commit(ctx context.Context, s *slice, batch []pending) erro
 	for _, r := range recs {
 		ps.fetched[r.id] = r.fetched
 	}
+	ps.pruneFetched()
 	ps.published += len(recs)
 	ps.prog.update(ps.published, ts.cursor)
 	return nil
+}
+
+// pruneFetched forgets versions read before every slice's current batch
+// began: no read still in flight is older, so none can be blocked by them.
+// This keeps the map to the records of the last few batches, not the pass.
+// Called with mu held.
+func (ps *passState) pruneFetched() {
+	if len(ps.fetched) < 2*ps.pruned+4*ps.ts.cfg.BatchRecords {
+		return
+	}
+	oldest := time.Now().UnixNano()
+	for _, s := range ps.slices {
+		if r := s.reading.Load(); r != 0 && r < oldest {
+			oldest = r
+		}
+	}
+	for id, f := range ps.fetched {
+		if f < oldest {
+			delete(ps.fetched, id)
+		}
+	}
+	ps.pruned = len(ps.fetched)
 }
 
 // cursor is the committed cursor moved over the finished prefix of the pass:
