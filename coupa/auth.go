@@ -175,7 +175,7 @@ func (t *tokens) classify(table string, err error) error {
 			Status:      status,
 			ContentType: ct,
 			Reason:      "unexpected answer to the token request",
-			Snippet:     redactor{t.secretsLocked}.redact(snippet(re.Body, 120)),
+			Snippet:     redactor{t.secretsLocked}.snippet(re.Body, 120),
 			Temporary:   status == http.StatusTooManyRequests || status >= 500,
 		}
 	}

@@ -168,7 +168,8 @@ func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
 	if err != nil {
 		var ra *backoff.RetryAfterError
 		if errors.As(err, &ra) {
-			err = fmt.Errorf("coupa: listing %s: still rate limited after retrying", t.Name)
+			// Still a 429, and as temporary as one without Retry-After.
+			err = &ResponseError{Table: t.Name, Status: http.StatusTooManyRequests, Reason: "still rate limited after retrying", Temporary: true}
 		}
 		return Page{}, err
 	}
@@ -220,15 +221,31 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 		if ctx.Err() != nil {
 			return Page{}, ctx.Err()
 		}
+		if actx.Err() != nil {
+			return Page{}, c.timedOut(t)
+		}
 		return Page{}, &ResponseError{Table: t.Name, Reason: "request failed: " + c.red.redact(err.Error()), Temporary: true}
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if actx.Err() != nil && ctx.Err() == nil {
+		// The attempt ran out of time while the answer came in. What came
+		// is not to be trusted: a server whose client gives up may still
+		// answer, e.g. an empty 200 from a handler that saw the request
+		// cancelled. Count it as the timeout it is.
+		c.observe(t.Name, 0, time.Since(start))
+		return Page{}, c.timedOut(t)
+	}
 	c.observe(t.Name, resp.StatusCode, time.Since(start))
 	if rerr != nil {
 		return Page{}, &ResponseError{Table: t.Name, Status: resp.StatusCode, Reason: "reading the body failed: " + rerr.Error(), Temporary: true}
 	}
 	return c.interpret(t, resp, body, access)
+}
+
+// timedOut is the error of an attempt that outlasted RequestTimeout.
+func (c *Client) timedOut(t Table) error {
+	return &ResponseError{Table: t.Name, Reason: fmt.Sprintf("request failed: no complete answer within the request timeout (%v)", c.timeout), Temporary: true}
 }
 
 // maxBody bounds one response; 50 large invoices are far below it.
@@ -244,7 +261,7 @@ func (c *Client) observe(table string, status int, took time.Duration) {
 func (c *Client) interpret(t Table, resp *http.Response, body []byte, access string) (Page, error) {
 	ct := resp.Header.Get("Content-Type")
 	bad := func(reason string, temporary bool) error {
-		return &ResponseError{Table: t.Name, Status: resp.StatusCode, ContentType: ct, Reason: reason, Snippet: c.red.redact(snippet(body, 120)), Temporary: temporary}
+		return &ResponseError{Table: t.Name, Status: resp.StatusCode, ContentType: ct, Reason: reason, Snippet: c.red.snippet(body, 120), Temporary: temporary}
 	}
 	switch s := resp.StatusCode; {
 	case s == http.StatusOK:
@@ -256,6 +273,9 @@ func (c *Client) interpret(t Table, resp *http.Response, body []byte, access str
 		c.limit.throttled()
 		c.stats.throttled()
 		if secs, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok {
+			// The instance said when it takes requests again: every
+			// table waits, not only this call.
+			c.limit.pause(time.Duration(secs) * time.Second)
 			return Page{}, &retryAfter{seconds: secs}
 		}
 		return Page{}, bad("rate limited", true)
@@ -266,11 +286,13 @@ func (c *Client) interpret(t Table, resp *http.Response, body []byte, access str
 	default:
 		return Page{}, bad("request refused", false)
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		// Even an empty array is two bytes: nothing at all is an answer
+		// cut short, whatever its content type says.
+		return Page{}, bad("empty body (cut short?)", true)
+	}
 	if !isJSON(ct) {
 		return Page{}, bad("not JSON (an XML answer, a login page or a proxy's error page?)", false)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return Page{}, bad("empty body (cut short?)", true)
 	}
 	recs, err := DecodePage(body)
 	if err != nil {

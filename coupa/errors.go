@@ -71,10 +71,19 @@ func (r redactor) redact(s string) string {
 	return s
 }
 
-// snippet returns the first bytes of a body as printable text.
-func snippet(body []byte, n int) string {
-	if len(body) > n {
-		body = body[:n]
+// snippet returns the first n bytes of body as printable text, secrets
+// redacted. Redaction comes first: cutting first could leave the start of a
+// secret at the end of the snippet, where no longer whole it would not be
+// recognised. Only a window of the body is searched (secrets are far shorter
+// than the window), so a large body costs no more than a small one.
+func (r redactor) snippet(body []byte, n int) string {
+	const window = 8 << 10
+	if len(body) > n+window {
+		body = body[:n+window]
 	}
-	return strings.ToValidUTF8(string(body), "?")
+	s := r.redact(string(body))
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "?")
 }
