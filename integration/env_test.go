@@ -44,8 +44,9 @@ type backend struct {
 	// test serves its own srfake over HTTP.
 	registryURL string
 	// restart restarts the broker on the same address while clients keep
-	// running (nil: not possible with this backend).
-	restart func(ctx context.Context) error
+	// running, with the arguments of `kafka-local.sh restart` ("--kill": a
+	// crash). Nil: not possible with this backend.
+	restart func(ctx context.Context, args ...string) error
 }
 
 // dockerBackend starts (once) and returns a containerised broker and
@@ -120,8 +121,8 @@ func kafkaLocal(brokers []string) *backend {
 		return b
 	}
 	b.name = "scripts/kafka-local.sh broker " + strings.Join(brokers, ",")
-	b.restart = func(ctx context.Context) error {
-		cmd := exec.CommandContext(ctx, script, "restart")
+	b.restart = func(ctx context.Context, args ...string) error {
+		cmd := exec.CommandContext(ctx, script, append([]string{"restart"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s restart: %w\n%s", script, err, out)
