@@ -177,6 +177,7 @@ type published struct {
 // records.
 func (w *world) read(ctx context.Context, table string) (map[int64]published, map[content]int, int) {
 	w.t.Helper()
+	w.settle(ctx, w.topic(table))
 	last := map[int64]published{}
 	count := map[content]int{}
 	n := 0
@@ -268,9 +269,49 @@ func (w *world) assertTruth(ctx context.Context) {
 	}
 }
 
+// settle waits until no transaction is open on topics: every partition's
+// last stable offset has reached its high watermark. A commit returns once
+// the coordinator has logged it; the markers that make the records visible
+// to read_committed consumers reach the partitions a moment later (on a real
+// broker; kfake writes them at once). Call it only when nothing writes.
+func (w *world) settle(ctx context.Context, topics ...string) {
+	w.t.Helper()
+	adm := w.admin()
+	var open []string
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := poll(sctx, 20*time.Millisecond, func() (bool, error) {
+		hw, err := adm.ListEndOffsets(sctx, topics...)
+		if err == nil {
+			err = hw.Error()
+		}
+		if err != nil {
+			return false, err
+		}
+		lso, err := adm.ListCommittedOffsets(sctx, topics...)
+		if err == nil {
+			err = lso.Error()
+		}
+		if err != nil {
+			return false, err
+		}
+		open = open[:0]
+		hw.Each(func(o kadm.ListedOffset) {
+			if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset < o.Offset {
+				open = append(open, fmt.Sprintf("%s/%d (stable %d, end %d)", o.Topic, o.Partition, l.Offset, o.Offset))
+			}
+		})
+		return len(open) == 0, nil
+	})
+	if err != nil {
+		w.t.Fatalf("transactions still open on %v: %v", open, err)
+	}
+}
+
 // cursors reads the world's offsets topic (read_committed).
 func (w *world) cursors(ctx context.Context) map[offsets.Key]offsets.Cursor {
 	w.t.Helper()
+	w.settle(ctx, w.offsets)
 	c, err := offsets.Load(ctx, w.offsets, w.kafka()...)
 	if err != nil {
 		w.t.Fatal(err)
