@@ -47,6 +47,10 @@ type backend struct {
 	// running, with the arguments of `kafka-local.sh restart` ("--kill": a
 	// crash). Nil: not possible with this backend.
 	restart func(ctx context.Context, args ...string) error
+	// apacheKafka: the broker is Apache Kafka, whose log cleaner the
+	// compaction test drives with topic configs (segment.ms,
+	// min.cleanable.dirty.ratio); Redpanda compacts on its own schedule.
+	apacheKafka bool
 }
 
 // dockerBackend starts (once) and returns a containerised broker and
@@ -110,7 +114,7 @@ func repoRoot(t testing.TB) string {
 // the broker scripts/kafka-local.sh runs (same state dir: COUPA_KAFKA_STATE
 // is inherited) and listens where KAFKA_BROKERS says.
 func kafkaLocal(brokers []string) *backend {
-	b := &backend{name: "KAFKA_BROKERS=" + strings.Join(brokers, ","), brokers: brokers}
+	b := &backend{name: "KAFKA_BROKERS=" + strings.Join(brokers, ","), brokers: brokers, apacheKafka: true}
 	wd, err := os.Getwd()
 	if err != nil {
 		return b
