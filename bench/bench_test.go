@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as the producer child too: runProducer
+// re-executes os.Executable(), which under go test is this binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+// TestQuick runs every scenario at smoke-test sizes, so the benchmark keeps
+// working as the producer changes. It checks that each run completes and
+// publishes every record, not the targets.
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several producer processes (about 10 s; 20 s with -race)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := defaultConfig()
+	cfg.Quick = true
+	if raceEnabled {
+		// Smaller still: about 1,500 records in all.
+		cfg.Quick = false
+		cfg.RateInv, cfg.RateOthers = 150, 10
+		cfg.Latency, cfg.Jitter = 5*time.Millisecond, time.Millisecond
+		cfg.CPURecords, cfg.MemSizes = 300, "100,400"
+	}
+	var out io.Writer = io.Discard
+	if testing.Verbose() {
+		out = os.Stdout
+	}
+	rep, err := run(ctx, cfg, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rate) != 2 || rep.CPU == nil || len(rep.Memory) != 2 {
+		t.Fatalf("incomplete report: %d rate, cpu %v, %d memory", len(rep.Rate), rep.CPU != nil, len(rep.Memory))
+	}
+	for _, r := range rep.Rate {
+		if r.Utilization <= 0 || r.Requests < int64(r.MinPages) {
+			t.Errorf("rate %s: utilization %.3f with %d requests for %d pages", r.Variant, r.Utilization, r.Requests, r.MinPages)
+		}
+	}
+	if c := rep.CPU; c.ProducerCPU <= 0 || c.Baseline.DecodeCPU <= 0 || c.Baseline.Records != c.Records {
+		t.Errorf("cpu: producer %s, decode %s of %d records (published %d)", c.ProducerCPU, c.Baseline.DecodeCPU, c.Baseline.Records, c.Records)
+	}
+	for _, m := range rep.Memory {
+		if m.VmHWMMB <= 0 {
+			t.Errorf("memory %d: no peak RSS", m.Records)
+		}
+	}
+}
