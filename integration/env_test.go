@@ -26,7 +26,9 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,6 +130,17 @@ func kafkaLocal(brokers []string) *backend {
 	b.restart = func(ctx context.Context, args ...string) error {
 		cmd := exec.CommandContext(ctx, script, append([]string{"restart"}, args...)...)
 		out, err := cmd.CombinedOutput()
+		if err != nil && strings.Contains(string(out), "Kafka exited during startup") {
+			// kafka-local.sh checks the new JVM's command line right after
+			// forking it, and can find the forked shell's instead (before
+			// exec): it then reports a broker that is starting as exited
+			// and forgets it. Adopt that broker as the script would have.
+			if aerr := adoptStartingBroker(ctx, brokers); aerr == nil {
+				return nil
+			} else {
+				err = errors.Join(err, aerr)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("%s restart: %w\n%s", script, err, out)
 		}
@@ -137,6 +150,59 @@ func kafkaLocal(brokers []string) *backend {
 		return nil
 	}
 	return b
+}
+
+// adoptStartingBroker finds the broker JVM that kafka-local.sh launched on
+// its state dir but lost track of, waits until it serves, and records it in
+// the state dir (pid and env files) as kafka-local.sh does, so that its
+// stop and restart work on it again.
+func adoptStartingBroker(ctx context.Context, brokers []string) error {
+	state := os.Getenv("COUPA_KAFKA_STATE")
+	if state == "" {
+		state = "/tmp/coupa-kafka-local"
+	}
+	needle := "kafka.Kafka " + filepath.Join(state, "server.properties")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	pid := ""
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), needle) {
+			pid = filepath.Base(filepath.Dir(p))
+		}
+	}
+	if pid == "" {
+		return errors.New("no broker JVM of " + state + " is running")
+	}
+	logFile := filepath.Join(state, "kafka.log")
+	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := poll(actx, 200*time.Millisecond, func() (bool, error) {
+		if _, err := os.Stat("/proc/" + pid); err != nil {
+			return false, fmt.Errorf("broker pid %s exited", pid)
+		}
+		b, err := os.ReadFile(logFile)
+		if err != nil {
+			return false, err
+		}
+		log := string(b)
+		log = log[strings.LastIndex(log, "===== kafka-local.sh"):]
+		if !strings.Contains(log, "Kafka Server started") {
+			return false, nil
+		}
+		c, err := net.DialTimeout("tcp", brokers[0], time.Second)
+		if err != nil {
+			return false, nil
+		}
+		c.Close()
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("adopting broker pid %s: %w", pid, err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "kafka.pid"), []byte(pid+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(state, "env"), []byte("KAFKA_BROKERS="+strings.Join(brokers, ",")+"\n"), 0o644)
 }
 
 func lastLine(s string) string {

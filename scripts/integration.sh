@@ -32,6 +32,40 @@ fi
 export COUPA_KAFKA_STATE
 broker_started=
 
+# The broker JVM of our state dir, if one runs (found by its command line).
+broker_jvm() {
+  local p props=$COUPA_KAFKA_STATE/server.properties
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "kafka.Kafka $props"; then
+      printf '%s\n' "${p#/proc/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# kafka-local.sh checks a new broker's command line right after forking it and
+# can find the forked shell's (before exec): it then reports the broker, which is
+# starting, as exited, and forgets it. adopt_broker waits for that broker and
+# records it in the state dir (pid and env files) as kafka-local.sh would have.
+adopt_broker() {
+  local pid port deadline=$((SECONDS + 120))
+  pid=$(broker_jvm) || return 1
+  port=$(sed -n 's/^coupa.local.broker.port=//p' "$COUPA_KAFKA_STATE/server.properties")
+  while ((SECONDS < deadline)); do
+    [[ -d /proc/$pid ]] || return 1
+    if awk '/^===== kafka-local.sh/ {s = 0} /Kafka Server started/ {s = 1} END {exit !s}' "$COUPA_KAFKA_STATE/kafka.log" &&
+      (: <>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      printf '%s\n' "$pid" >"$COUPA_KAFKA_STATE/kafka.pid"
+      printf 'KAFKA_BROKERS=127.0.0.1:%s\n' "$port" >"$COUPA_KAFKA_STATE/env"
+      say "adopted the broker (pid $pid) that kafka-local.sh reported as exited while it was starting"
+      return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -45,6 +79,12 @@ cleanup() {
       own_state=
     else
       scripts/kafka-local.sh stop >/dev/null 2>&1 || scripts/kafka-local.sh stop --kill >/dev/null 2>&1 || true
+      # a broker kafka-local.sh lost track of (see adopt_broker) is ours too
+      local pid
+      if pid=$(broker_jvm); then
+        kill -KILL "$pid" 2>/dev/null || true
+        say "killed the broker pid $pid that kafka-local.sh had lost track of"
+      fi
     fi
   fi
   if [[ -n $own_state ]]; then rm -rf "$COUPA_KAFKA_STATE"; fi
@@ -60,7 +100,10 @@ command -v go >/dev/null || { echo "integration: Go is needed on the PATH" >&2; 
 # ---------------------------------------------------------------- the broker
 say "starting Apache Kafka (scripts/kafka-local.sh, state $COUPA_KAFKA_STATE)"
 broker_started=1
-line=$(scripts/kafka-local.sh start)
+if ! line=$(scripts/kafka-local.sh start); then
+  adopt_broker || { echo "integration: the broker did not start" >&2; exit 1; }
+  line=$(scripts/kafka-local.sh env)
+fi
 [[ $line == KAFKA_BROKERS=* ]] || { echo "kafka-local.sh start printed '$line'" >&2; exit 1; }
 export KAFKA_BROKERS=${line#KAFKA_BROKERS=}
 say "broker up: KAFKA_BROKERS=$KAFKA_BROKERS"
