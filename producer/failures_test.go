@@ -135,6 +135,19 @@ func TestRefusesTopicThatIsNotCompacted(t *testing.T) {
 	}
 }
 
+func TestRefusesCompactDeleteWithRetention(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 10}}, "users")
+	policy, week := "compact,delete", "604800000"
+	if _, err := h.admin().CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &policy, "retention.ms": &week}, "coupa.users"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(ctx, h.config())
+	if err == nil || !strings.Contains(err.Error(), "retention.ms=604800000") {
+		t.Fatalf("error %v, want a refusal naming the retention", err)
+	}
+}
+
 func TestRefusesMissingOffsetsTopicWhenTablesHaveData(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 10}}, "users")

@@ -50,14 +50,8 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, tableTopics []string, o
 				problems = append(problems, fmt.Errorf("topic %s: describing configs: %w", rc.Name, rc.Err))
 				continue
 			}
-			policy := "delete"
-			for _, c := range rc.Configs {
-				if c.Key == "cleanup.policy" && c.Value != nil {
-					policy = *c.Value
-				}
-			}
-			if !strings.Contains(policy, "compact") {
-				problems = append(problems, fmt.Errorf("topic %s exists with cleanup.policy=%s, but coupa-kafka needs a compacted topic (records would be deleted by retention and replays would miss them); fix it with: kafka-configs.sh --bootstrap-server <brokers> --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact", rc.Name, policy, rc.Name))
+			if err := checkCompacted(rc); err != nil {
+				problems = append(problems, err)
 			}
 		}
 	}
@@ -72,6 +66,41 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, tableTopics []string, o
 		return errors.Join(problems...)
 	}
 	return createCompacted(ctx, adm, missing, offsetsTopic, s)
+}
+
+// checkCompacted accepts cleanup.policy=compact, and compact,delete only
+// with unlimited retention: time- or size-based deletion would drop records
+// that no later pass republishes, and replays would miss them.
+func checkCompacted(rc kadm.ResourceConfig) error {
+	policy, retention, retentionBytes := "delete", "", ""
+	for _, c := range rc.Configs {
+		if c.Value == nil {
+			continue
+		}
+		switch c.Key {
+		case "cleanup.policy":
+			policy = *c.Value
+		case "retention.ms":
+			retention = *c.Value
+		case "retention.bytes":
+			retentionBytes = *c.Value
+		}
+	}
+	fix := fmt.Sprintf("kafka-configs.sh --bootstrap-server <brokers> --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact", rc.Name)
+	switch {
+	case !strings.Contains(policy, "compact"):
+		return fmt.Errorf("topic %s exists with cleanup.policy=%s, but coupa-kafka needs a compacted topic (records would be deleted by retention and replays would miss them); fix it with: %s", rc.Name, policy, fix)
+	case strings.Contains(policy, "delete") && (retention != "-1" || (retentionBytes != "" && retentionBytes != "-1")):
+		return fmt.Errorf("topic %s has cleanup.policy=%s with retention.ms=%s: records older than that would be deleted and replays would miss them; use %s (or set retention.ms=-1 and retention.bytes=-1)", rc.Name, policy, orUnset(retention), fix)
+	}
+	return nil
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "(broker default)"
+	}
+	return s
 }
 
 func topicsWithData(ctx context.Context, adm *kadm.Client, topics []string) ([]string, error) {

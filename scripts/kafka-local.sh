@@ -165,6 +165,24 @@ is_broker_pid() {
   fi
 }
 
+# Is PID alive at all (not a zombie)? Right after the fork the child may still
+# be the forked shell, not yet java: launch() waits on this, not on
+# is_broker_pid, or a healthy start looks like an early exit.
+is_alive_pid() {
+  local pid=$1 stat state
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  if [[ -r /proc/$pid/stat ]]; then
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    state=${stat##*) }
+    state=${state%% *}
+    [[ $state != Z && $state != X ]]
+  else
+    local line
+    line=$(ps -p "$pid" -o stat= 2>/dev/null) || return 1
+    [[ $line != Z* ]]
+  fi
+}
+
 running_pid() {
   [[ -f $PID_FILE ]] || return 1
   local pid
@@ -270,7 +288,7 @@ launch() {
 
   deadline=$((SECONDS + START_TIMEOUT))
   while :; do
-    if ! is_broker_pid "$pid"; then
+    if ! is_alive_pid "$pid"; then
       rm -f "$PID_FILE" "$ENV_FILE"
       if tail -c +"$((offset + 1))" "$LOG_FILE" | grep -q 'Address already in use'; then
         return 2
@@ -279,7 +297,7 @@ launch() {
       tail -c +"$((offset + 1))" "$LOG_FILE" | tail -n 40 >&2
       die "Kafka did not start"
     fi
-    if tail -c +"$((offset + 1))" "$LOG_FILE" | grep -q 'Kafka Server started' && port_open "$bport"; then
+    if is_broker_pid "$pid" && tail -c +"$((offset + 1))" "$LOG_FILE" | grep -q 'Kafka Server started' && port_open "$bport"; then
       brokers_line >"$ENV_FILE"
       return 0
     fi
