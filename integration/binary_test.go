@@ -249,7 +249,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	w.assertTruth(ctx)
 	aborted := 0
 	for _, tb := range w.tables {
-		_, _, committed := w.read(ctx, tb.Name)
+		committed := w.read(ctx, tb.Name).Records
 		aborted += w.uncommitted(ctx, w.topic(tb.Name)) - committed
 	}
 	t.Logf("%d records of transactions that kills left open (aborted when the next run fenced them) are in the logs, invisible to read_committed", aborted)

@@ -143,7 +143,7 @@ func TestSecondProducerFencesFirst(t *testing.T) {
 	if !errors.As(err, &fenced) || !strings.Contains(err.Error(), "another coupa-kafka process now owns this table") {
 		t.Fatalf("first producer: %v, want a FencedError", err)
 	}
-	if _, _, n := w.read(ctx, "users"); n != 0 {
+	if n := w.read(ctx, "users").Records; n != 0 {
 		t.Errorf("the fenced producer committed %d records", n)
 	}
 	if _, err := second.Sync(ctx); err != nil {

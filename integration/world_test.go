@@ -5,13 +5,11 @@ package integration
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +21,7 @@ import (
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
-	"github.com/coupa-kafka/coupa-kafka/internal/kread"
+	"github.com/coupa-kafka/coupa-kafka/internal/truthcheck"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 	"github.com/coupa-kafka/coupa-kafka/producer"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
@@ -153,111 +151,43 @@ func (w *world) admin() *kadm.Client {
 // and a digest of its Avro body. Two changes of a record within one second
 // share an updated_at (Coupa's precision) and are both published; publishing
 // one content twice is the duplicate that must never happen.
-type content struct {
-	id  int64
-	at  int64
-	sum [sha256.Size]byte
-}
-
-func contentOf(id int64, r *kgo.Record) content {
-	body := r.Value
-	if len(body) >= 5 {
-		body = body[5:] // the Confluent header: a schema id alone is no new content
-	}
-	return content{id: id, at: r.Timestamp.UnixMilli(), sum: sha256.Sum256(body)}
-}
-
-type published struct {
-	updatedAt time.Time
-	value     []byte
-}
-
-// read reads a table topic from the start with read_committed isolation: the
-// last value per key, how often each content is there, and the number of
-// records.
-func (w *world) read(ctx context.Context, table string) (map[int64]published, map[content]int, int) {
+// read reads a table topic from the start with read_committed isolation,
+// once no transaction is open on it.
+func (w *world) read(ctx context.Context, table string) truthcheck.Topic {
 	w.t.Helper()
 	w.settle(ctx, w.topic(table))
-	last := map[int64]published{}
-	count := map[content]int{}
-	n := 0
-	err := kread.Committed(ctx, w.topic(table), kread.FromStart(), func(r *kgo.Record) error {
-		id, err := strconv.ParseInt(string(r.Key), 10, 64)
-		if err != nil {
-			return fmt.Errorf("offset %d: key %q is not a decimal id", r.Offset, r.Key)
-		}
-		n++
-		last[id] = published{updatedAt: r.Timestamp, value: r.Value}
-		count[contentOf(id, r)]++
-		return nil
-	}, w.kafka()...)
+	t, err := truthcheck.Read(ctx, w.topic(table), w.kafka()...)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return last, count, n
+	return t
 }
 
-// assertTruth compares every table topic with the simulator's ground truth:
-// each record's last value is its latest version, byte for byte (Confluent
-// header with a registered schema id, then the Avro of the truth's JSON);
-// nothing is missing or extra; no version is there twice.
+// assertTruth compares every table topic with the simulator's ground truth
+// (see truthcheck.Compare), and checks that every schema id in a header is
+// one the registry serves.
 func (w *world) assertTruth(ctx context.Context) {
 	w.t.Helper()
 	ids := map[int]bool{}
 	for _, tb := range w.tables {
-		truth := w.sim.Truth(tb.Name)
-		last, count, _ := w.read(ctx, tb.Name)
 		schema, err := schemas.Load(tb.Name)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		missing, stale := 0, 0
-		for id, want := range truth {
-			got, ok := last[id]
-			if !ok {
-				missing++
-				if missing <= 3 {
-					w.t.Errorf("%s: record %d (updated %s) never published", tb.Name, id, want.UpdatedAt)
-				}
-				continue
-			}
-			wantValue, _, err := schema.Append(nil, want.JSON)
-			if err != nil {
-				w.t.Fatal(err)
-			}
-			if len(got.value) < 5 || got.value[0] != 0 {
-				w.t.Fatalf("%s: record %d: value is not in the Confluent wire format: % x", tb.Name, id, got.value[:min(len(got.value), 8)])
-			}
-			ids[int(got.value[1])<<24|int(got.value[2])<<16|int(got.value[3])<<8|int(got.value[4])] = true
-			if !got.updatedAt.Equal(want.UpdatedAt) || string(got.value[5:]) != string(wantValue) {
-				stale++
-				if stale <= 3 {
-					w.t.Errorf("%s: record %d: topic has the version of %s, truth is %s", tb.Name, id, got.updatedAt.UTC(), want.UpdatedAt)
-				}
-			}
+		rep, err := truthcheck.Compare(tb.Name, w.sim.Truth(tb.Name), w.read(ctx, tb.Name), schema)
+		if err != nil {
+			w.t.Fatal(err)
 		}
-		for id := range last {
-			if _, ok := truth[id]; !ok {
-				w.t.Errorf("%s: topic has record %d that the instance does not", tb.Name, id)
-			}
+		for _, p := range rep.Problems {
+			w.t.Error(p)
 		}
-		sameSecond := map[[2]int64]int{}
-		for v, n := range count {
-			if n > 1 {
-				w.t.Errorf("%s: record %d version %s is in the topic %d times (same content)", tb.Name, v.id, time.UnixMilli(v.at).UTC(), n)
-			}
-			sameSecond[[2]int64{v.id, v.at}]++
+		for _, s := range rep.SameSecond {
+			w.t.Log(s + " (changes within one second)")
 		}
-		for v, n := range sameSecond {
-			if n > 1 {
-				w.t.Logf("%s: record %d has %d different values at updated_at %s (changes within one second)", tb.Name, v[0], n, time.UnixMilli(v[1]).UTC())
-			}
-		}
-		if missing+stale > 0 {
-			w.t.Errorf("%s: %d missing, %d stale of %d", tb.Name, missing, stale, len(truth))
+		for id := range rep.SchemaIDs {
+			ids[id] = true
 		}
 	}
-	// Every schema id in a header is one the registry serves.
 	cl, err := sr.NewClient(sr.URLs(w.regURL))
 	if err != nil {
 		w.t.Fatal(err)

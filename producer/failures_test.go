@@ -83,7 +83,7 @@ func TestCursorNeverAheadOfRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cursors[offsets.Key{Instance: h.client.Instance(), Table: "suppliers"}]
-	last, _ := h.topic(ctx, "suppliers")
+	last := h.topic(ctx, "suppliers").Last
 	covered := 0
 	for _, st := range h.sim.States("suppliers") {
 		_, published := last[st.ID]

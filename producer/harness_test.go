@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
-	"github.com/coupa-kafka/coupa-kafka/internal/kread"
+	"github.com/coupa-kafka/coupa-kafka/internal/truthcheck"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
@@ -96,85 +95,32 @@ func (h *harness) sync(ctx context.Context, mod ...func(*Config)) []PassResult {
 	return res
 }
 
-type published struct {
-	updatedAt time.Time
-	value     []byte
-}
-
-// content is one published value of a record.
-type content struct {
-	version
-	hash uint64
-}
-
-// topic reads a table topic with read_committed: the last value per key and
-// how often each content (id, updated_at, value) was published.
-func (h *harness) topic(ctx context.Context, table string) (map[int64]published, map[content]int) {
+// topic reads a table topic with read_committed.
+func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 	h.t.Helper()
-	last := map[int64]published{}
-	count := map[content]int{}
-	err := kread.Committed(ctx, "coupa."+table, kread.FromStart(), func(r *kgo.Record) error {
-		id, err := strconv.ParseInt(string(r.Key), 10, 64)
-		if err != nil {
-			return err
-		}
-		last[id] = published{updatedAt: r.Timestamp, value: r.Value}
-		count[content{version{id, r.Timestamp.UnixMilli()}, valueHash(r.Value)}]++
-		return nil
-	}, h.kafka()...)
+	t, err := truthcheck.Read(ctx, "coupa."+table, h.kafka()...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return last, count
+	return t
 }
 
-// assertTruth compares every table topic with the simulator's ground truth:
-// each record's last value is its latest version, byte for byte (the Avro of
-// the truth's JSON); nothing is missing or extra; no version was published
-// twice. (Two changes of a record within one second share an updated_at and
-// are both published: they differ in content, which counts here.)
+// assertTruth compares every table topic with the simulator's ground truth
+// (see truthcheck.Compare): nothing missing, stale or extra, no content
+// published twice.
 func (h *harness) assertTruth(ctx context.Context) {
 	h.t.Helper()
 	for _, tb := range h.tables {
-		truth := h.sim.Truth(tb.Name)
-		last, count := h.topic(ctx, tb.Name)
 		schema, err := schemas.Load(tb.Name)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		missing, stale := 0, 0
-		for id, want := range truth {
-			got, ok := last[id]
-			if !ok {
-				missing++
-				if missing <= 3 {
-					h.t.Errorf("%s: record %d (updated %s) never published", tb.Name, id, want.UpdatedAt)
-				}
-				continue
-			}
-			wantValue, _, err := schema.Append(nil, want.JSON)
-			if err != nil {
-				h.t.Fatal(err)
-			}
-			if !got.updatedAt.Equal(want.UpdatedAt) || string(got.value[5:]) != string(wantValue) {
-				stale++
-				if stale <= 3 {
-					h.t.Errorf("%s: record %d: topic has the version of %s, truth is %s", tb.Name, id, got.updatedAt.UTC(), want.UpdatedAt)
-				}
-			}
+		rep, err := truthcheck.Compare(tb.Name, h.sim.Truth(tb.Name), h.topic(ctx, tb.Name), schema)
+		if err != nil {
+			h.t.Fatal(err)
 		}
-		for id := range last {
-			if _, ok := truth[id]; !ok {
-				h.t.Errorf("%s: topic has record %d that the instance does not", tb.Name, id)
-			}
-		}
-		for v, n := range count {
-			if n > 1 {
-				h.t.Errorf("%s: record %d version %s published %d times", tb.Name, v.id, time.UnixMilli(v.at).UTC(), n)
-			}
-		}
-		if missing+stale > 0 {
-			h.t.Errorf("%s: %d missing, %d stale of %d", tb.Name, missing, stale, len(truth))
+		for _, p := range rep.Problems {
+			h.t.Error(p)
 		}
 	}
 }
