@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+)
+
+// TestRunServesHealthReadinessMetricsAndStopsOnSignal runs the daemon
+// against a simulator, kfake and srfake: /healthz, /readyz and /metrics
+// answer, the first pass publishes, and cancelling (what SIGTERM does) makes
+// Run return cleanly.
+func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
+	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 40, "suppliers": 40}})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", ca) // how a deployment trusts a private CA
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	reg := srfake.New()
+	defer reg.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	cmd := RunCmd{
+		Flags: Flags{
+			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
+				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute},
+			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
+			LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
+		},
+		PollInterval: time.Hour,
+		HTTPAddr:     addr,
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx) }()
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := get("/metrics")
+		if code == 200 && strings.Contains(body, `coupa_kafka_records_published_total{table="users"} 40`) &&
+			strings.Contains(body, `coupa_kafka_records_published_total{table="suppliers"} 40`) {
+			for _, want := range []string{
+				`coupa_kafka_coupa_requests_total{status="200",table="users"}`,
+				`coupa_kafka_transactions_total{result="commit",table="users"}`,
+				`coupa_kafka_cursor_lag_seconds{table="users"}`,
+				`coupa_kafka_last_successful_sync_timestamp_seconds{table="users"}`,
+				`coupa_kafka_extra_fields_total{table="users"}`,
+				`coupa_kafka_client_`, // franz-go kprom
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			if strings.Contains(body, coupatest.DefaultClientSecret) {
+				t.Error("/metrics shows the client secret")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first pass did not publish in time; /metrics: %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	stop() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after the signal", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("run did not stop after the signal")
+	}
+}
