@@ -160,7 +160,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		mutate(w.sim, stop, 50*time.Millisecond, w.tableNames()...)
+		w.sim.Churn(stop, 50*time.Millisecond, w.tableNames()...)
 	}()
 	defer func() {
 		select {

@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +111,7 @@ func TestMutationsDuringSyncWithFaults(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		mutate(w.sim, stop, 20*time.Millisecond, "invoices", "suppliers", "users")
+		w.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users")
 	}()
 	for range 4 {
 		w.sync(ctx, func(c *producer.Config) { c.BatchRecords = 40 })
@@ -207,39 +206,6 @@ func topicExists(ctx context.Context, w *world, topic string) (bool, error) {
 // mutate plays a busy instance until stop: updates, inserts, a 120-record
 // bulk edit in one second, late-visible writes inside the lookback, and
 // token expiry, one change every pace.
-func mutate(sim *coupatest.Server, stop <-chan struct{}, pace time.Duration, tables ...string) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-			return
-		case <-time.After(pace):
-		}
-		table := tables[rng.IntN(len(tables))]
-		switch i % 10 {
-		case 0, 1, 2, 3:
-			sim.Update(table, randomID(rng, sim, table))
-		case 4, 5:
-			sim.Insert(table, 1+rng.IntN(3))
-		case 6:
-			if i%40 == 6 {
-				sim.BulkUpdate(tables[0], 120)
-			}
-		case 7, 8:
-			sim.LateWrite(table, randomID(rng, sim, table), time.Duration(5+rng.IntN(60))*time.Second)
-		case 9:
-			if i%30 == 9 {
-				sim.ExpireTokens()
-			}
-		}
-	}
-}
-
-func randomID(rng *rand.Rand, sim *coupatest.Server, table string) int64 {
-	states := sim.States(table)
-	return states[rng.IntN(len(states))].ID
-}
-
 func anyID(t *testing.T, sim *coupatest.Server, table string) int64 {
 	t.Helper()
 	for _, s := range sim.States(table) {

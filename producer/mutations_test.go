@@ -1,8 +1,6 @@
 package producer
 
 import (
-	"context"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +31,7 @@ func TestMutationsDuringSync(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h.mutate(stop)
+				h.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users")
 			}()
 			for range 4 {
 				h.sync(ctx, func(c *Config) { c.BatchRecords = 40 })
@@ -50,42 +48,3 @@ func TestMutationsDuringSync(t *testing.T) {
 		})
 	}
 }
-
-// mutate plays a busy instance until stop: updates, inserts, a 120-record
-// bulk edit in one second, late-visible writes inside the lookback, and
-// token expiry.
-func (h *harness) mutate(stop <-chan struct{}) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	tables := []string{"invoices", "suppliers", "users"}
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-		table := tables[rng.IntN(len(tables))]
-		switch i % 10 {
-		case 0, 1, 2, 3:
-			h.sim.Update(table, h.randomID(rng, table))
-		case 4, 5:
-			h.sim.Insert(table, 1+rng.IntN(3))
-		case 6:
-			if i%40 == 6 {
-				h.sim.BulkUpdate("invoices", 120)
-			}
-		case 7, 8:
-			h.sim.LateWrite(table, h.randomID(rng, table), time.Duration(5+rng.IntN(60))*time.Second)
-		case 9:
-			if i%30 == 9 {
-				h.sim.ExpireTokens()
-			}
-		}
-	}
-}
-
-func (h *harness) randomID(rng *rand.Rand, table string) int64 {
-	states := h.sim.States(table)
-	return states[rng.IntN(len(states))].ID
-}
-
-var _ = context.Background

@@ -1,0 +1,43 @@
+package coupatest
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Churn plays a busy instance until stop is closed: every pace it updates a
+// record, inserts a few, makes a late-visible write (up to a minute in the
+// past, inside a usual lookback), and now and then bulk-edits 120 records of
+// tables[0] in one second and expires every token. Tests run it while a sync
+// runs, then compare the topics with Truth once it has stopped.
+func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...string) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomID := func(table string) int64 {
+		states := s.States(table)
+		return states[rng.IntN(len(states))].ID
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(pace):
+		}
+		table := tables[rng.IntN(len(tables))]
+		switch i % 10 {
+		case 0, 1, 2, 3:
+			s.Update(table, randomID(table))
+		case 4, 5:
+			s.Insert(table, 1+rng.IntN(3))
+		case 6:
+			if i%40 == 6 {
+				s.BulkUpdate(tables[0], 120)
+			}
+		case 7, 8:
+			s.LateWrite(table, randomID(table), time.Duration(5+rng.IntN(60))*time.Second)
+		case 9:
+			if i%30 == 9 {
+				s.ExpireTokens()
+			}
+		}
+	}
+}
