@@ -227,7 +227,7 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 		return Page{}, &ResponseError{Table: t.Name, Reason: "request failed: " + c.red.redact(err.Error()), Temporary: true}
 	}
 	defer resp.Body.Close()
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, rerr := readBody(resp)
 	if actx.Err() != nil && ctx.Err() == nil {
 		// The attempt ran out of time while the answer came in. What came
 		// is not to be trusted: a server whose client gives up may still
@@ -246,6 +246,18 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 // timedOut is the error of an attempt that outlasted RequestTimeout.
 func (c *Client) timedOut(t Table) error {
 	return &ResponseError{Table: t.Name, Reason: fmt.Sprintf("request failed: no complete answer within the request timeout (%v)", c.timeout), Temporary: true}
+}
+
+// readBody reads a response into one buffer sized from Content-Length when
+// the server sent it (io.ReadAll would grow and copy a 700 KB page twice).
+func readBody(resp *http.Response) ([]byte, error) {
+	size := int64(512)
+	if n := resp.ContentLength; n > 0 && n < maxBody {
+		size = n + bytes.MinRead // ReadFrom keeps MinRead free for the read that sees EOF
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
+	return buf.Bytes(), err
 }
 
 // maxBody bounds one response; 50 large invoices are far below it.

@@ -1,6 +1,8 @@
 package coupa_test
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -119,6 +121,15 @@ func FuzzDecodePage(f *testing.F) {
 		for _, r := range recs {
 			if _, err := coupa.DecodeRecord(r.Raw); err != nil {
 				t.Fatalf("record %s does not decode again: %v", r.Raw, err)
+			}
+			// The light scanner must agree with encoding/json (exact keys,
+			// the last of a repeated key) on the id.
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(r.Raw, &m); err != nil {
+				t.Fatalf("record %s is not an object for encoding/json: %v", r.Raw, err)
+			}
+			if id, err := strconv.ParseInt(string(m["id"]), 10, 64); err != nil || id != r.ID {
+				t.Fatalf("record %s: scanned id %d, encoding/json says %s", r.Raw, r.ID, m["id"])
 			}
 		}
 	})

@@ -32,43 +32,63 @@ type Page struct {
 
 // DecodePage parses a list response body: a JSON array of objects, each with
 // an integer "id" and an "updated-at" datetime. Anything else is an error; an
-// empty array is an empty page. Numbers stay exact (the raw bytes are kept).
+// empty array is an empty page. Numbers stay exact: each record's Raw is its
+// bytes in body, unchanged and not copied.
 func DecodePage(body []byte) ([]Record, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
 		return nil, fmt.Errorf("coupa: list response is not a JSON array")
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	if err := validJSON(body); err != nil {
 		return nil, fmt.Errorf("coupa: decoding list response: %w", err)
 	}
-	out := make([]Record, 0, len(raws))
-	for i, raw := range raws {
-		r, err := DecodeRecord(raw)
+	out := make([]Record, 0, MaxLimit)
+	err := arrayElements(body, func(raw []byte) error {
+		r, err := decodeHead(raw)
 		if err != nil {
-			return nil, fmt.Errorf("coupa: record %d of page: %w", i, err)
+			return fmt.Errorf("coupa: record %d of page: %w", len(out), err)
 		}
 		out = append(out, r)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // DecodeRecord parses one object's id and updated-at and keeps its raw JSON.
 func DecodeRecord(raw json.RawMessage) (Record, error) {
-	var head struct {
-		ID        json.RawMessage `json:"id"`
-		UpdatedAt json.RawMessage `json:"updated-at"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil {
+	raw = bytes.TrimSpace(raw)
+	if err := validJSON(raw); err != nil {
 		return Record{}, fmt.Errorf("not a JSON object: %w", err)
 	}
-	id, err := strconv.ParseInt(string(head.ID), 10, 64)
+	return decodeHead(raw)
+}
+
+// validJSON reports a syntax error (a *json.SyntaxError, which the client
+// treats as a body cut short) for invalid JSON.
+func validJSON(b []byte) error {
+	if json.Valid(b) {
+		return nil
+	}
+	var v json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	return &json.SyntaxError{Offset: int64(len(b))}
+}
+
+// decodeHead reads id and updated-at from a valid JSON value.
+func decodeHead(raw []byte) (Record, error) {
+	idRaw, atRaw, isObject := headFields(raw)
+	if !isObject {
+		return Record{}, fmt.Errorf("not a JSON object: %s", truncate(raw, 40))
+	}
+	id, err := strconv.ParseInt(string(idRaw), 10, 64)
 	if err != nil {
-		return Record{}, fmt.Errorf("id %s is not an integer", truncate(head.ID, 40))
+		return Record{}, fmt.Errorf("id %s is not an integer", truncate(idRaw, 40))
 	}
 	var s string
-	if err := json.Unmarshal(head.UpdatedAt, &s); err != nil {
-		return Record{}, fmt.Errorf("record %d: updated-at %s is not a string", id, truncate(head.UpdatedAt, 40))
+	if err := json.Unmarshal(atRaw, &s); err != nil {
+		return Record{}, fmt.Errorf("record %d: updated-at %s is not a string", id, truncate(atRaw, 40))
 	}
 	at, err := ParseTime(s)
 	if err != nil {
