@@ -19,6 +19,7 @@ type CoupaFlags struct {
 	Tables       []string      `name:"tables" env:"COUPA_TABLES" default:"${tables}" help:"Tables to sync (comma list)." group:"Coupa"`
 	RateLimit    float64       `name:"rate-limit" env:"COUPA_RATE_LIMIT" default:"15" help:"Request budget per second for all tables together (Coupa allows 25 per instance, shared with other integrations)." group:"Coupa"`
 	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"5m" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
+	Parallelism  int           `name:"parallelism" env:"COUPA_PARALLELISM" default:"8" help:"Time slices of one table's backfill read at once (each keeps one request in flight; all share the rate limit)." group:"Coupa"`
 }
 
 // KafkaFlags connect to Kafka and the schema registry.
@@ -76,6 +77,9 @@ func (f *Flags) validate(needCoupa bool) error {
 		}
 		if f.Lookback < 0 {
 			errs = append(errs, errors.New("COUPA_LOOKBACK must not be negative"))
+		}
+		if f.Parallelism < 1 || f.Parallelism > 64 {
+			errs = append(errs, fmt.Errorf("COUPA_PARALLELISM %d is outside [1, 64]", f.Parallelism))
 		}
 	}
 	if len(f.Brokers) == 0 {

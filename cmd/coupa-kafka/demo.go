@@ -81,7 +81,7 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 
 	flags := Flags{
 		CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-			Tables: strings.Split(coupa.TableNames(), ","), RateLimit: 25, Lookback: 5 * time.Minute},
+			Tables: strings.Split(coupa.TableNames(), ","), RateLimit: 25, Lookback: 5 * time.Minute, Parallelism: 8},
 		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
 			Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
 		LogFlags: LogFlags{LogLevel: "warn", LogFormat: "text"},

@@ -36,7 +36,7 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 
 func TestSecretsNotInValidationErrors(t *testing.T) {
 	f := Flags{
-		CoupaFlags: CoupaFlags{InstanceURL: "https://acme.coupahost.com", ClientID: "id", ClientSecret: "s3cr3t-value", Tables: []string{"invoices"}, RateLimit: 15},
+		CoupaFlags: CoupaFlags{InstanceURL: "https://acme.coupahost.com", ClientID: "id", ClientSecret: "s3cr3t-value", Tables: []string{"invoices"}, RateLimit: 15, Parallelism: 8},
 		KafkaFlags: KafkaFlags{OffsetsTopic: "o", SASLMechanism: "PLAIN", SASLPassword: "kafka-pw-value", RegistryPassword: "reg-pw-value"},
 	}
 	err := f.validate(true)

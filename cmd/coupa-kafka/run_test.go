@@ -45,7 +45,7 @@ func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
 	cmd := RunCmd{
 		Flags: Flags{
 			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute},
+				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
 			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
 				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
 			LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},

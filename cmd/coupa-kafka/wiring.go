@@ -60,7 +60,7 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
 		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic,
 		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
-		Lookback: f.Lookback, BatchRecords: w.batch, Logger: log, Metrics: metrics,
+		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: log, Metrics: metrics,
 		ProducerOpts: func(table string) []kgo.Opt {
 			// franz-go client metrics per table producer, told apart by
 			// client_id; they unregister when a client closes.
