@@ -70,6 +70,8 @@ func TestDecodePage(t *testing.T) {
 		{name: "records", body: `[{"id":1,"updated-at":"2016-10-07T06:59:46-07:00","total":"567.07"},{"id":2,"updated-at":"2016-10-07T13:59:46Z"}]`, n: 2},
 		{name: "object", body: `{"errors":{"x":["bad"]}}`, errHas: "not a JSON array"},
 		{name: "truncated", body: `[{"id":1,"updated-at":"2016-10-07T06:59`, errHas: "unexpected end"},
+		{name: "cut inside a literal", body: `[{"id":1,"total":nu`, errHas: "unexpected end"},
+		{name: "cut inside a number", body: `[{"id":1,"total":12`, errHas: "unexpected end"},
 		{name: "html", body: `<html><body>Sign in</body></html>`, errHas: "not a JSON array"},
 		{name: "string id", body: `[{"id":"1","updated-at":"2016-10-07T06:59:46Z"}]`, errHas: "not an integer"},
 		{name: "float id", body: `[{"id":1.5,"updated-at":"2016-10-07T06:59:46Z"}]`, errHas: "not an integer"},

@@ -3,8 +3,10 @@ package coupa
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -63,17 +65,24 @@ func DecodeRecord(raw json.RawMessage) (Record, error) {
 	return decodeHead(raw)
 }
 
-// validJSON reports a syntax error (a *json.SyntaxError, which the client
-// treats as a body cut short) for invalid JSON.
+// validJSON reports a syntax error (wrapping a *json.SyntaxError, which the
+// client treats as a body cut short) for invalid JSON. An error at the very
+// end is named as such: encoding/json calls a body cut inside a literal
+// ("nu") an invalid character, which hides what happened.
 func validJSON(b []byte) error {
 	if json.Valid(b) {
 		return nil
 	}
 	var v json.RawMessage
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
+	err := json.Unmarshal(b, &v)
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) && syn.Offset >= int64(len(b)) && !strings.Contains(err.Error(), "unexpected end") {
+		return fmt.Errorf("unexpected end of JSON input (%w)", err)
 	}
-	return &json.SyntaxError{Offset: int64(len(b))}
+	if err == nil {
+		err = &json.SyntaxError{Offset: int64(len(b))}
+	}
+	return err
 }
 
 // decodeHead reads id and updated-at from a valid JSON value.
