@@ -153,7 +153,8 @@ type passState struct {
 	// moved to a later slice in between); the version read later is the
 	// newer one, and an earlier read never overwrites it.
 	fetched   map[int64]int64
-	pruned    int // len(fetched) after the last prune
+	pruned    int  // len(fetched) after the last prune
+	refenced  bool // a fence was answered by re-initialising (see fencedByOwnRecovery)
 	published int
 	requests  int
 }
@@ -283,7 +284,9 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 				fenced *FencedError
 				dead   *crashed
 			)
-			if errors.As(err, &fenced) || errors.As(err, &dead) || ctx.Err() != nil {
+			if errors.As(err, &fenced) && ps.fencedByOwnRecovery(ctx) {
+				err = fmt.Errorf("re-initialised the producer after a fence that followed a lost broker: %w", err)
+			} else if errors.As(err, &fenced) || errors.As(err, &dead) || ctx.Err() != nil {
 				return err
 			}
 			cfg.Metrics.aborted(ps.ts.table.Name)
@@ -311,6 +314,30 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 	s.reading.Store(0)
 	ps.mu.Unlock()
 	return nil
+}
+
+// fencedByOwnRecovery decides whether a fence is this process's own doing.
+// When the coordinator crashes mid-transaction, the producer's recovery (an
+// epoch bump, a retried EndTxn answered after the restart) can leave it
+// fenced with no other process in sight. So a fence that comes within a
+// minute of a lost broker connection is answered once per pass by
+// re-initialising the producer; a fence on a healthy connection, or a second
+// one, means another process owns the table, and the table stops.
+func (ps *passState) fencedByOwnRecovery(ctx context.Context) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	txn := ps.ts.txn
+	if ps.refenced || !txn.lostBrokerWithin(time.Minute) {
+		return false
+	}
+	ps.refenced = true
+	ps.ts.log.Warn("fenced right after losing a broker connection; re-initialising the producer once")
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ps.ts.cfg.CommitTimeout)
+	defer cancel()
+	if err := txn.reset(rctx); err != nil {
+		ps.ts.log.Warn("re-initialising the producer failed", "error", err.Error())
+	}
+	return true
 }
 
 // collect walks until a batch is full, old enough, or the walk ends, and

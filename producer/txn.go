@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,6 +37,28 @@ type txnProducer struct {
 	table string
 	opts  []kgo.Opt
 	cl    *kgo.Client
+	// lostBroker is when a connection to a broker last closed (Unix ns).
+	lostBroker atomic.Int64
+}
+
+// OnBrokerDisconnect implements kgo.HookBrokerDisconnect.
+func (p *txnProducer) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) {
+	p.lostBroker.Store(time.Now().UnixNano())
+}
+
+// lostBrokerWithin reports whether a broker connection closed within d.
+func (p *txnProducer) lostBrokerWithin(d time.Duration) bool {
+	return time.Since(time.Unix(0, p.lostBroker.Load())) < d
+}
+
+// reset replaces the client with a new one, which initialises the producer
+// id again.
+func (p *txnProducer) reset(ctx context.Context) error {
+	if p.cl != nil {
+		p.cl.Close()
+		p.cl = nil
+	}
+	return p.connect(ctx)
 }
 
 // newTxnProducer connects with the table's transactional id and initialises
@@ -48,7 +72,8 @@ func newTxnProducer(ctx context.Context, table, txnID string, base []kgo.Opt) (*
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(100_000),
 	)
-	p := &txnProducer{table: table, opts: opts}
+	p := &txnProducer{table: table}
+	p.opts = append(opts, kgo.WithHooks(p))
 	if err := p.connect(ctx); err != nil {
 		return nil, err
 	}
