@@ -199,3 +199,26 @@ func (h *harness) admin() *kadm.Client {
 	h.t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
 }
+
+// TestFenceRightAfterLosingTheBrokerIsAnsweredOnce: a fence that follows a
+// lost broker connection may be the producer's own recovery, so it is
+// answered once by re-initialising; a fence on a healthy connection stops
+// the table.
+func TestFenceRightAfterLosingTheBrokerIsAnsweredOnce(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 60}}, "users")
+	first := h.producer(ctx)
+	defer first.Close()
+	second := h.producer(ctx) // fences first
+	defer second.Close()
+	first.tables[0].txn.OnBrokerDisconnect(kgo.BrokerMetadata{}, nil) // as a broker restart would
+	if _, err := first.Sync(ctx); err != nil {
+		t.Fatalf("first producer, fenced right after losing a broker: %v", err)
+	}
+	_, err := second.Sync(ctx) // fenced by first's re-initialisation, on a healthy connection
+	var fenced *FencedError
+	if !errors.As(err, &fenced) {
+		t.Fatalf("second producer: %v, want a FencedError", err)
+	}
+	h.assertTruth(ctx)
+}
