@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -221,4 +222,31 @@ func TestFenceRightAfterLosingTheBrokerIsAnsweredOnce(t *testing.T) {
 		t.Fatalf("second producer: %v, want a FencedError", err)
 	}
 	h.assertTruth(ctx)
+}
+
+// TestIncompatibleSchemaStopsThatTableOnly: a subject whose registered
+// schema ours would break stops that table with an error naming the field;
+// the other tables sync.
+func TestIncompatibleSchemaStopsThatTableOnly(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 20, "suppliers": 20}}, "users", "suppliers")
+	old := `{"type":"record","name":"User","namespace":"coupa","fields":[{"name":"id","type":"string"}]}`
+	if _, _, err := h.reg.RegisterSchema("coupa.users-value", sr.Schema{Schema: old, Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.producer(ctx)
+	defer p.Close()
+	res, err := p.Sync(ctx)
+	if err == nil || !strings.Contains(err.Error(), "table users stopped") || !strings.Contains(err.Error(), "id") {
+		t.Fatalf("sync error %v, want users stopped naming the field", err)
+	}
+	for _, r := range res {
+		if r.Table == "suppliers" && r.Published != h.sim.Count("suppliers") {
+			t.Errorf("suppliers published %d of %d", r.Published, h.sim.Count("suppliers"))
+		}
+		if r.Table == "users" && r.Published != 0 {
+			t.Errorf("users published %d records under an incompatible schema", r.Published)
+		}
+	}
+	t.Log(err)
 }

@@ -38,6 +38,9 @@ import (
 // batch in hand (bounded by CommitTimeout) and pass returns ctx's error.
 func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	res := PassResult{Table: ts.table.Name, Topic: ts.topic}
+	if ts.stopped != nil {
+		return res, ts.stopped
+	}
 	ps := &passState{ts: ts, prog: newProgress(ts.log, ts.cfg.ProgressEvery), fetched: map[int64]int64{}}
 	start := ts.startPosition()
 	bound, first, err := ts.probeFirst(ctx, start)

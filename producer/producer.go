@@ -185,11 +185,18 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 		return nil, err
 	}
 	topic := p.topic(t)
+	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
 	id, err := p.cfg.Registry.Register(ctx, topic+"-value", schema)
+	var incompatible *schemas.IncompatibleError
+	if errors.As(err, &incompatible) {
+		// Publishing would break consumers of this topic; the other tables
+		// are unaffected and carry on.
+		return &tableSync{cfg: &p.cfg, table: t, key: key, topic: topic, log: p.cfg.Logger.With("table", t.Name),
+			stopped: fmt.Errorf("table %s stopped: its schema cannot be registered: %w", t.Name, err)}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("table %s: registering its schema: %w", t.Name, err)
 	}
-	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
 	kopts := p.cfg.Kafka
 	if p.cfg.ProducerOpts != nil {
 		kopts = append(append([]kgo.Opt(nil), kopts...), p.cfg.ProducerOpts(t.Name)...)
@@ -210,6 +217,10 @@ func (p *Producer) restore(ctx context.Context) error {
 		return fmt.Errorf("restoring cursors: %w", err)
 	}
 	for _, ts := range p.tables {
+		if ts.stopped != nil {
+			ts.log.Error("stopped", "error", ts.stopped.Error())
+			continue
+		}
 		ts.cursor = cursors[ts.key]
 		if ts.cursor.Mode == "" {
 			ts.cursor.Mode = offsets.Incremental
@@ -267,7 +278,7 @@ func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(
 					onPass(res, err)
 				}
 				var fenced *FencedError
-				if errors.As(err, &fenced) {
+				if errors.As(err, &fenced) || ts.stopped != nil {
 					ts.log.Error("stopped", "error", err.Error())
 					return
 				}
@@ -293,6 +304,8 @@ func (p *Producer) Cursors() map[string]offsets.Cursor {
 // Close releases the Kafka clients. Call it after Sync or Run returned.
 func (p *Producer) Close() {
 	for _, ts := range p.tables {
-		ts.txn.close()
+		if ts.txn != nil {
+			ts.txn.close()
+		}
 	}
 }

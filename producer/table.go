@@ -27,6 +27,9 @@ type tableSync struct {
 
 	cursor offsets.Cursor // committed: never ahead of what Kafka holds
 	seen   *seen
+	// stopped, when set, is why the table is not synced (an incompatible
+	// schema); every pass returns it.
+	stopped error
 }
 
 // PassResult summarises one pass over one table.
