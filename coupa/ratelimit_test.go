@@ -90,8 +90,19 @@ func TestRateLimitStorm(t *testing.T) {
 				t.Errorf("%d 429s for %d calls after adapting: the client did not stay slow", n, calls)
 			}
 			// The client's counters agree with what the instance answered, and
-			// the observer heard every attempt.
+			// the observer heard every attempt. The instance counts an answer
+			// after writing it, so give its counters a moment to catch up.
 			cs := c.Stats()
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				st = sim.Stats()
+				caught := st.Throttled == cs.Throttled
+				for _, name := range names {
+					caught = caught && st.Total(name, http.StatusOK) == cs.Requests[name][http.StatusOK]
+				}
+				if caught {
+					break
+				}
+			}
 			if cs.Throttled != st.Throttled {
 				t.Errorf("client counted %d 429s, the instance sent %d", cs.Throttled, st.Throttled)
 			}

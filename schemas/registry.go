@@ -151,7 +151,11 @@ func retry[T any](ctx context.Context, r *Registry, op func() (T, error)) (T, er
 	v, err := backoff.Retry(ctx, func() (T, error) {
 		v, err := op()
 		if err != nil {
-			last = err
+			// Keep the registry's own last answer: a deadline that cuts a
+			// request short must not hide why the earlier ones failed.
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				last = err
+			}
 			if !retryable(err) {
 				return v, backoff.Permanent(err)
 			}
