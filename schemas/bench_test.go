@@ -42,21 +42,12 @@ func BenchmarkUnmarshalInvoiceBaseline(b *testing.B) {
 // BenchmarkAppendSimulatorInvoice converts the simulator's invoices (1-8
 // lines each, every R39 field rendered), one invoice per op.
 func BenchmarkAppendSimulatorInvoice(b *testing.B) {
-	srv, err := coupatest.New(coupatest.DefaultConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	var raws [][]byte
-	size := 0
-	for _, r := range srv.Truth("invoices") {
-		raws = append(raws, r.JSON)
-		size += len(r.JSON)
-	}
+	raws, size := simulatorInvoices(b)
 	tb := mustLoad(b, "invoices")
 	b.SetBytes(int64(size / len(raws)))
 	b.ReportAllocs()
 	var buf []byte
+	var err error
 	i := 0
 	for b.Loop() {
 		buf, _, err = tb.Append(buf[:0], raws[i%len(raws)])
@@ -70,6 +61,23 @@ func BenchmarkAppendSimulatorInvoice(b *testing.B) {
 // BenchmarkUnmarshalSimulatorInvoiceBaseline: encoding/json into
 // map[string]any over the same invoices.
 func BenchmarkUnmarshalSimulatorInvoiceBaseline(b *testing.B) {
+	raws, size := simulatorInvoices(b)
+	b.SetBytes(int64(size / len(raws)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(raws[i%len(raws)], &m); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// simulatorInvoices returns the default simulator's invoices as JSON and
+// their total size.
+func simulatorInvoices(b *testing.B) ([][]byte, int) {
+	b.Helper()
 	srv, err := coupatest.New(coupatest.DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
@@ -81,14 +89,5 @@ func BenchmarkUnmarshalSimulatorInvoiceBaseline(b *testing.B) {
 		raws = append(raws, r.JSON)
 		size += len(r.JSON)
 	}
-	b.SetBytes(int64(size / len(raws)))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		var m map[string]any
-		if err := json.Unmarshal(raws[i%len(raws)], &m); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	return raws, size
 }

@@ -129,11 +129,7 @@ var important = map[string]bool{
 var parentIDKey = map[string]string{"OrderLine": "order-header-id", "ExpenseLine": "expense-report-id"}
 
 func (b *builder) tablePlan(t coupa.Table) (*plan, error) {
-	doc, err := openapi.Load(t.OpenAPIFile)
-	if err != nil {
-		return nil, err
-	}
-	def, err := doc.Definition(t.Definition)
+	doc, def, err := openapi.LoadDefinition(t.OpenAPIFile, t.Definition)
 	if err != nil {
 		return nil, err
 	}

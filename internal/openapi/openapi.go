@@ -94,6 +94,20 @@ func Load(file string) (*Doc, error) {
 	return d, nil
 }
 
+// LoadDefinition loads file and returns it with its definition name: the
+// lookup every user of a table's definition starts with.
+func LoadDefinition(file, name string) (*Doc, *Definition, error) {
+	doc, err := Load(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	def, err := doc.Definition(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, def, nil
+}
+
 type rawProp struct {
 	Type        json.RawMessage `json:"type"`
 	Format      string          `json:"format"`

@@ -55,11 +55,7 @@ var IdentityKeys = []string{"id", "code", "email", "login", "name", "number"}
 
 // Generate returns the .avsc text of one table's value schema.
 func Generate(t coupa.Table) ([]byte, error) {
-	doc, err := openapi.Load(t.OpenAPIFile)
-	if err != nil {
-		return nil, err
-	}
-	def, err := doc.Definition(t.Definition)
+	doc, def, err := openapi.LoadDefinition(t.OpenAPIFile, t.Definition)
 	if err != nil {
 		return nil, err
 	}
