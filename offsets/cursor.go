@@ -31,7 +31,9 @@ const (
 // Version is the cursor format written by this build. Readers accept every
 // version up to it and refuse newer ones (a downgrade must not misread a
 // cursor and skip data).
-const Version = 1
+//
+// Version 2 added Seq. A version 1 cursor reads as Seq 0.
+const Version = 2
 
 // Cursor is a table's position in Coupa's (updated_at, id) order: every record
 // whose (updated_at, id) is at or before (UpdatedAt, ID) has been published.
@@ -43,8 +45,24 @@ type Cursor struct {
 	// Published counts records published under this key since the cursor
 	// was created or reset; informational (shown by `cursors list`).
 	Published int64
-	// CommittedAt is the producer's clock at commit; informational.
+	// CommittedAt is the producer's clock at commit (nanosecond precision).
 	CommittedAt time.Time
+	// Seq counts the transactions that wrote this key: each cursor is
+	// written with its predecessor's Seq plus one. Together with
+	// CommittedAt it identifies the transaction that wrote the cursor, so a
+	// producer whose commit answer was lost can tell, by reading the
+	// committed cursor back, whether that commit happened (see
+	// Cursor.WrittenBy).
+	Seq int64
+}
+
+// WrittenBy reports whether c, read back from the offsets topic, is the
+// cursor w that one particular transaction wrote: same sequence number and
+// same commit clock. Positions alone cannot tell two transactions apart (a
+// batch that only republishes lookback versions leaves the position as it
+// was).
+func (c Cursor) WrittenBy(w Cursor) bool {
+	return c.Seq == w.Seq && c.CommittedAt.Equal(w.CommittedAt)
 }
 
 // IsZero reports whether c is before every record.
@@ -85,13 +103,14 @@ type cursorJSON struct {
 	Mode        Mode    `json:"mode"`
 	Published   int64   `json:"published"`
 	CommittedAt *string `json:"committed_at,omitempty"`
+	Seq         int64   `json:"seq,omitempty"`
 }
 
 // MarshalJSON writes the versioned form, e.g.
-// {"v":1,"updated_at":"2024-01-02T03:04:05Z","id":92010,"mode":"incremental",...}.
+// {"v":2,"updated_at":"2024-01-02T03:04:05Z","id":92010,"mode":"incremental",...,"seq":17}.
 // Datetimes are RFC 3339 UTC with second precision, like Coupa's own.
 func (c Cursor) MarshalJSON() ([]byte, error) {
-	out := cursorJSON{V: Version, ID: c.ID, Mode: c.Mode, Published: c.Published}
+	out := cursorJSON{V: Version, ID: c.ID, Mode: c.Mode, Published: c.Published, Seq: c.Seq}
 	if out.Mode == "" {
 		out.Mode = Incremental
 	}
@@ -118,7 +137,10 @@ func (c *Cursor) UnmarshalJSON(b []byte) error {
 	case in.V > Version:
 		return fmt.Errorf("cursor version %d is newer than this build understands (%d): upgrade coupa-kafka", in.V, Version)
 	}
-	out := Cursor{ID: in.ID, Mode: in.Mode, Published: in.Published}
+	if in.Seq < 0 {
+		return fmt.Errorf("cursor seq %d is negative", in.Seq)
+	}
+	out := Cursor{ID: in.ID, Mode: in.Mode, Published: in.Published, Seq: in.Seq}
 	switch out.Mode {
 	case "":
 		out.Mode = Incremental

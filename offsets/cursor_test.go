@@ -15,18 +15,11 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // The cursor JSON is a public contract (it lives in users' Kafka clusters
-// across upgrades): these golden files pin it byte for byte.
+// across upgrades): these golden files pin it byte for byte. This build
+// writes version 2; the version 1 files are what older builds wrote, and must
+// still read (see TestCursorV1StillReads).
 func TestCursorGolden(t *testing.T) {
-	for name, c := range map[string]offsets.Cursor{
-		"cursor_v1_zero": {},
-		"cursor_v1": {
-			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
-			Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123000000, time.UTC),
-		},
-		"cursor_v1_full_refresh": {
-			UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh,
-		},
-	} {
+	for name, c := range goldenV2 {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.Marshal(c)
 			if err != nil {
@@ -43,21 +36,90 @@ func TestCursorGolden(t *testing.T) {
 			if string(got) != strings.TrimSpace(string(want)) {
 				t.Errorf("encoding changed:\n got  %s\n want %s", got, want)
 			}
-			var back offsets.Cursor
-			if err := json.Unmarshal(want, &back); err != nil {
+			assertDecodes(t, want, c)
+		})
+	}
+}
+
+var goldenV2 = map[string]offsets.Cursor{
+	"cursor_v2_zero": {},
+	"cursor_v2": {
+		UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
+		Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123456789, time.UTC), Seq: 17,
+	},
+	"cursor_v2_full_refresh": {
+		UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
+	},
+}
+
+// Cursors written by version 1 builds stay readable after an upgrade; they
+// read as sequence 0, so the first commit of this build writes sequence 1.
+func TestCursorV1StillReads(t *testing.T) {
+	for name, c := range map[string]offsets.Cursor{
+		"cursor_v1_zero": {Mode: offsets.Incremental},
+		"cursor_v1": {
+			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
+			Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123000000, time.UTC),
+		},
+		"cursor_v1_full_refresh": {
+			UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+			if err != nil {
 				t.Fatal(err)
 			}
-			if !back.UpdatedAt.Equal(c.UpdatedAt) || back.ID != c.ID || back.Published != c.Published || !back.CommittedAt.Equal(c.CommittedAt) {
-				t.Errorf("round trip: %+v != %+v", back, c)
-			}
+			assertDecodes(t, b, c)
 		})
+	}
+}
+
+func assertDecodes(t *testing.T, b []byte, want offsets.Cursor) {
+	t.Helper()
+	if want.Mode == "" {
+		want.Mode = offsets.Incremental
+	}
+	var got offsets.Cursor
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.UpdatedAt.Equal(want.UpdatedAt) || got.ID != want.ID || got.Mode != want.Mode || got.Published != want.Published ||
+		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq {
+		t.Errorf("decoded %s as %+v, want %+v", b, got, want)
+	}
+}
+
+// WrittenBy tells the transaction that wrote a cursor from its neighbours:
+// the in-doubt commit resolution depends on it.
+func TestCursorWrittenBy(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	mine := offsets.Cursor{UpdatedAt: at, ID: 9, Seq: 5, CommittedAt: at.Add(time.Minute + 7)}
+	var back offsets.Cursor
+	b, _ := json.Marshal(mine)
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.WrittenBy(mine) {
+		t.Errorf("%s read back is not recognised as written by %+v", b, mine)
+	}
+	for name, other := range map[string]offsets.Cursor{
+		"the previous commit":          {UpdatedAt: at, ID: 9, Seq: 4, CommittedAt: at},
+		"same seq, another writer":     {UpdatedAt: at, ID: 9, Seq: 5, CommittedAt: at.Add(time.Minute + 8)},
+		"same clock, another sequence": {UpdatedAt: at, ID: 9, Seq: 6, CommittedAt: mine.CommittedAt},
+		"a version 1 cursor (no seq)":  {UpdatedAt: at, ID: 9, CommittedAt: mine.CommittedAt},
+	} {
+		if other.WrittenBy(mine) {
+			t.Errorf("%s is taken for the in-doubt commit", name)
+		}
 	}
 }
 
 func TestCursorDecodeRefusals(t *testing.T) {
 	for in, errHas := range map[string]string{
 		`{"id":1}`:                            `no version`,
-		`{"v":2,"id":1}`:                      `newer than this build`,
+		`{"v":3,"id":1}`:                      `newer than this build`,
+		`{"v":2,"seq":-1}`:                    `seq -1`,
 		`{"v":1,"mode":"sideways"}`:           `mode "sideways"`,
 		`{"v":1,"updated_at":"yesterday"}`:    `updated_at`,
 		`not json`:                            `not JSON`,

@@ -53,3 +53,17 @@ func Load(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cursor, e
 	}
 	return out, err
 }
+
+// LoadSettled is Load after every transaction open on the topic when it was
+// called has ended (kread.WaitSettled): the cursors it returns include every
+// commit that had happened by then, also one whose answer never reached its
+// producer.
+func LoadSettled(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cursor, error) {
+	if err := kread.WaitSettled(ctx, topic, opts...); err != nil {
+		if errors.Is(err, kread.ErrNoTopic) {
+			return nil, fmt.Errorf("%s: %w", topic, ErrNoOffsetsTopic)
+		}
+		return nil, err
+	}
+	return Load(ctx, topic, opts...)
+}

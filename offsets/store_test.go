@@ -87,3 +87,76 @@ func TestLoadRefusesCorruptCursor(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestLoadSettledWaitsForOpenTransactions: another producer's open
+// transaction holds the last stable offset back behind a committed cursor.
+// Load stops there and misses it; LoadSettled waits for the transaction to
+// end and sees it. Settling a commit whose answer was lost depends on this.
+func TestLoadSettledWaitsForOpenTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
+	inv := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
+	other := offsets.Key{Instance: "acme.coupahost.com", Table: "users"}
+	open := func(k offsets.Key, c offsets.Cursor) *kgo.Client {
+		t.Helper()
+		cl, err := kgo.NewClient(seeds, kgo.TransactionalID(k.TransactionalID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := offsets.Record("coupa-offsets", k, c)
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	slow := open(other, offsets.Cursor{ID: 1, Seq: 1})
+	mine := offsets.Cursor{ID: 5, Seq: 3, CommittedAt: time.Now().UTC()}
+	if err := open(inv, mine).EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	early, err := offsets.Load(ctx, "coupa-offsets", seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := early[inv]; ok {
+		t.Fatal("Load saw a cursor behind another producer's open transaction: this test no longer shows why LoadSettled exists")
+	}
+	type result struct {
+		cursors map[offsets.Key]offsets.Cursor
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := offsets.LoadSettled(ctx, "coupa-offsets", seeds)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("LoadSettled returned while a transaction was open: %v %v", r.cursors, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := slow.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := r.cursors[inv]; !got.WrittenBy(mine) {
+		t.Errorf("LoadSettled read %+v, want the committed cursor %+v", got, mine)
+	}
+	if _, ok := r.cursors[other]; ok {
+		t.Errorf("LoadSettled returned the aborted cursor of %s", other.Table)
+	}
+}

@@ -113,7 +113,7 @@ func (c *CursorsResetCmd) Run(ctx context.Context) error {
 		return err
 	}
 	old := cursors[key]
-	next := offsets.Cursor{Mode: offsets.Incremental, Published: old.Published, CommittedAt: time.Now().UTC()}
+	next := offsets.Cursor{Mode: offsets.Incremental, Published: old.Published, CommittedAt: time.Now().UTC(), Seq: old.Seq + 1}
 	if !c.ToEarliest {
 		next.UpdatedAt = c.ToDatetime.UTC().Truncate(time.Second)
 	}

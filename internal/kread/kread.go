@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -105,6 +106,50 @@ func Committed(ctx context.Context, topic string, start Start, fn func(*kgo.Reco
 		}
 	}
 	return nil
+}
+
+// WaitSettled waits until every transaction that had written to topic when
+// WaitSettled was called has ended: until each partition's last stable offset
+// reaches the high watermark the partition had then. A Committed read started
+// afterwards sees the outcome of all those transactions.
+//
+// Committed alone reads up to the last stable offset, which another
+// producer's open transaction can hold back behind records that are already
+// committed; a reader that must see one particular committed record (the
+// cursor of a commit whose answer was lost) waits here first.
+func WaitSettled(ctx context.Context, topic string, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err = listErr(topic, ends, err); err != nil {
+		return err
+	}
+	wait := 10 * time.Millisecond
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err = listErr(topic, stable, err); err != nil {
+			return err
+		}
+		settled := true
+		ends.Each(func(end kadm.ListedOffset) {
+			if s, ok := stable.Lookup(topic, end.Partition); !ok || s.Offset < end.Offset {
+				settled = false
+			}
+		})
+		if settled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for open transactions on %s to end: %w", topic, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 func listErr(topic string, l kadm.ListedOffsets, err error) error {
