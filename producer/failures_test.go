@@ -201,29 +201,6 @@ func (h *harness) admin() *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// TestFenceRightAfterLosingTheBrokerIsAnsweredOnce: a fence that follows a
-// lost broker connection may be the producer's own recovery, so it is
-// answered once by re-initialising; a fence on a healthy connection stops
-// the table.
-func TestFenceRightAfterLosingTheBrokerIsAnsweredOnce(t *testing.T) {
-	ctx := testContext(t, time.Minute)
-	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 60}}, "users")
-	first := h.producer(ctx)
-	defer first.Close()
-	second := h.producer(ctx) // fences first
-	defer second.Close()
-	first.tables[0].txn.OnBrokerDisconnect(kgo.BrokerMetadata{}, nil) // as a broker restart would
-	if _, err := first.Sync(ctx); err != nil {
-		t.Fatalf("first producer, fenced right after losing a broker: %v", err)
-	}
-	_, err := second.Sync(ctx) // fenced by first's re-initialisation, on a healthy connection
-	var fenced *FencedError
-	if !errors.As(err, &fenced) {
-		t.Fatalf("second producer: %v, want a FencedError", err)
-	}
-	h.assertTruth(ctx)
-}
-
 // TestIncompatibleSchemaStopsThatTableOnly: a subject whose registered
 // schema ours would break stops that table with an error naming the field;
 // the other tables sync.

@@ -17,6 +17,7 @@ type Metrics struct {
 	waited      *prometheus.CounterVec
 	throttled   *prometheus.CounterVec
 	txns        *prometheus.CounterVec
+	inDoubts    *prometheus.CounterVec
 	extra       *prometheus.CounterVec
 	lag         *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
@@ -38,6 +39,8 @@ func NewMetrics() *Metrics {
 			Help: "Coupa answers with HTTP 429."}, []string{"table"}),
 		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "transactions_total",
 			Help: "Kafka transactions by result (commit, abort)."}, []string{"table", "result"}),
+		inDoubts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "transactions_in_doubt_total",
+			Help: "Commits whose answer was lost, by how they were settled (committed, aborted)."}, []string{"table", "outcome"}),
 		extra: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "extra_fields_total",
 			Help: "Values kept as JSON text in the extra map because the schema did not know them or they did not fit."}, []string{"table"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_lag_seconds",
@@ -47,7 +50,7 @@ func NewMetrics() *Metrics {
 		cursorTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_updated_at_timestamp_seconds",
 			Help: "The committed cursor's updated_at as Unix time."}, []string{"table"}),
 	}
-	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.extra, m.lag, m.lastSuccess, m.cursorTime,
+	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.lastSuccess, m.cursorTime,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +75,8 @@ func (m *Metrics) committed(table string, records, extra int) {
 }
 
 func (m *Metrics) aborted(table string) { m.txns.WithLabelValues(table, "abort").Inc() }
+
+func (m *Metrics) inDoubt(table, outcome string) { m.inDoubts.WithLabelValues(table, outcome).Inc() }
 
 func (m *Metrics) cursor(table string, updatedAt time.Time) {
 	if !updatedAt.IsZero() {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
@@ -40,6 +41,11 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	res := PassResult{Table: ts.table.Name, Topic: ts.topic}
 	if ts.stopped != nil {
 		return res, ts.stopped
+	}
+	if ts.stale {
+		if err := ts.reload(ctx); err != nil {
+			return res, err
+		}
 	}
 	ps := &passState{ts: ts, prog: newProgress(ts.log, ts.cfg.ProgressEvery), fetched: map[int64]int64{}}
 	start := ts.startPosition()
@@ -156,8 +162,7 @@ type passState struct {
 	// moved to a later slice in between); the version read later is the
 	// newer one, and an earlier read never overwrites it.
 	fetched   map[int64]int64
-	pruned    int  // len(fetched) after the last prune
-	refenced  bool // a fence was answered by re-initialising (see fencedByOwnRecovery)
+	pruned    int // len(fetched) after the last prune
 	published int
 	requests  int
 }
@@ -276,38 +281,20 @@ func (ps *passState) probeWave(ctx context.Context, start position, bound time.T
 
 // run walks one slice to its end, committing batch by batch.
 func (ps *passState) run(ctx context.Context, s *slice) error {
-	cfg := ps.ts.cfg
-	retry := newRetryBackoff()
-	failures := 0
+	retry := ps.newCommitRetry()
 	for !s.w.done {
 		s.reading.Store(time.Now().UnixNano())
 		batch, walkErr := ps.collect(ctx, s.w)
 		if err := ps.commit(ctx, s, batch); err != nil {
-			var (
-				fenced *FencedError
-				dead   *crashed
-			)
-			if errors.As(err, &fenced) && ps.fencedByOwnRecovery(ctx) {
-				err = fmt.Errorf("re-initialised the producer after a fence that followed a lost broker: %w", err)
-			} else if errors.As(err, &fenced) || errors.As(err, &dead) || ctx.Err() != nil {
-				return err
-			}
-			cfg.Metrics.aborted(ps.ts.table.Name)
-			if failures++; failures >= cfg.MaxCommitAttempts {
-				return fmt.Errorf("table %s: giving up after %d failed transactions: %w", ps.ts.table.Name, failures, err)
-			}
-			wait := retry.NextBackOff()
-			ps.ts.log.Warn("transaction failed; rewinding to the last committed position", "cursor", ps.ts.cursor.String(), "retry_in", wait.Round(time.Millisecond), "error", err.Error())
 			ps.mu.Lock()
 			s.w.pos, s.w.done = s.committed, false
 			ps.mu.Unlock()
-			if err := sleep(ctx, wait); err != nil {
+			if err := retry.after(ctx, err, "rewinding to the last committed position", "position", s.w.pos.String()); err != nil {
 				return err
 			}
 			continue
 		}
-		retry.Reset()
-		failures = 0
+		retry.reset()
 		if walkErr != nil {
 			return walkErr
 		}
@@ -319,28 +306,42 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 	return nil
 }
 
-// fencedByOwnRecovery decides whether a fence is this process's own doing.
-// When the coordinator crashes mid-transaction, the producer's recovery (an
-// epoch bump, a retried EndTxn answered after the restart) can leave it
-// fenced with no other process in sight. So a fence that comes within a
-// minute of a lost broker connection is answered once per pass by
-// re-initialising the producer; a fence on a healthy connection, or a second
-// one, means another process owns the table, and the table stops.
-func (ps *passState) fencedByOwnRecovery(ctx context.Context) bool {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	txn := ps.ts.txn
-	if ps.refenced || !txn.lostBrokerWithin(time.Minute) {
-		return false
+// commitRetry paces the retries of failed transactions of one slice (or of
+// the pass's final cursor).
+type commitRetry struct {
+	ps       *passState
+	backoff  *backoff.ExponentialBackOff
+	failures int
+}
+
+func (ps *passState) newCommitRetry() *commitRetry {
+	return &commitRetry{ps: ps, backoff: newRetryBackoff()}
+}
+
+func (r *commitRetry) reset() {
+	r.backoff.Reset()
+	r.failures = 0
+}
+
+// after decides what follows the failed transaction err: nil after waiting
+// the backoff, when it is worth trying again; otherwise the error that ends
+// the pass (a fence, a stopped table, shutdown, too many failures in a row).
+func (r *commitRetry) after(ctx context.Context, err error, what string, logArgs ...any) error {
+	var (
+		fenced *FencedError
+		dead   *crashed
+	)
+	ts := r.ps.ts
+	if errors.As(err, &fenced) || errors.As(err, &dead) || ts.stopped != nil || ts.stale || ctx.Err() != nil {
+		return err
 	}
-	ps.refenced = true
-	ps.ts.log.Warn("fenced right after losing a broker connection; re-initialising the producer once")
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ps.ts.cfg.CommitTimeout)
-	defer cancel()
-	if err := txn.reset(rctx); err != nil {
-		ps.ts.log.Warn("re-initialising the producer failed", "error", err.Error())
+	ts.cfg.Metrics.aborted(ts.table.Name)
+	if r.failures++; r.failures >= ts.cfg.MaxCommitAttempts {
+		return fmt.Errorf("table %s: giving up after %d failed transactions: %w", ts.table.Name, r.failures, err)
 	}
-	return true
+	wait := r.backoff.NextBackOff()
+	ts.log.Warn("transaction failed; "+what, append(logArgs, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())...)
+	return sleep(ctx, wait)
 }
 
 // collect walks until a batch is full, old enough, or the walk ends, and
@@ -403,11 +404,12 @@ func (ps *passState) commit(ctx context.Context, s *slice, batch []pending) erro
 	if len(recs) == 0 && !next.After(ts.cursor) {
 		return nil // nothing to write: the walk moved over published records only
 	}
-	if err := ts.publish(ctx, recs, next); err != nil {
+	written, err := ts.publish(ctx, recs, next)
+	if err != nil {
 		s.committed = before
 		return err
 	}
-	ts.committed(recs, next)
+	ts.committed(recs, written)
 	for _, r := range recs {
 		ps.fetched[r.id] = r.fetched
 	}
@@ -461,6 +463,19 @@ func (ps *passState) cursor() offsets.Cursor {
 // close writes the final cursor when the last commits left it behind (a
 // slice that ended without records to publish) and ends a full refresh.
 func (ps *passState) close(ctx context.Context) error {
+	retry := ps.newCommitRetry()
+	for {
+		err := ps.closeOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		if err := retry.after(ctx, err, "writing the final cursor again"); err != nil {
+			return err
+		}
+	}
+}
+
+func (ps *passState) closeOnce(ctx context.Context) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	next := ps.cursor()
@@ -468,10 +483,11 @@ func (ps *passState) close(ctx context.Context) error {
 	if !next.After(ps.ts.cursor) && next.Mode == ps.ts.cursor.Mode {
 		return nil
 	}
-	if err := ps.ts.publish(ctx, nil, next); err != nil {
+	written, err := ps.ts.publish(ctx, nil, next)
+	if err != nil {
 		return err
 	}
-	ps.ts.committed(nil, next)
+	ps.ts.committed(nil, written)
 	return nil
 }
 
@@ -485,10 +501,14 @@ func (ts *tableSync) shouldPublish(p pending) bool {
 	return !ts.seen.has(p.id, p.updatedAt, p.hash)
 }
 
-// publish commits recs with the cursor next in one transaction.
-func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) error {
+// publish commits recs with the cursor next in one transaction and returns
+// the cursor as written. A commit whose answer was lost is settled before
+// publish returns (see settle): nil means the batch is committed, an error
+// that it is not (or that the table must stop).
+func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) (offsets.Cursor, error) {
 	next.Published = ts.cursor.Published + int64(len(recs))
 	next.CommittedAt = time.Now().UTC()
+	next.Seq = ts.cursor.Seq + 1
 	out := make([]*kgo.Record, 0, len(recs)+1)
 	extra := 0
 	for _, r := range recs {
@@ -502,11 +522,25 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 	}
 	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
 	if err != nil {
-		return err
+		return offsets.Cursor{}, err
 	}
 	out = append(out, cur)
-	// A commit may finish after ctx ends (graceful shutdown), but not hang:
-	// CommitTimeout bounds it.
+	if err := ts.transact(ctx, out); err != nil {
+		var doubt *InDoubtError
+		if !errors.As(err, &doubt) {
+			return offsets.Cursor{}, err
+		}
+		if err := ts.settle(ctx, next, doubt); err != nil {
+			return offsets.Cursor{}, err
+		}
+	}
+	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
+	return next, nil
+}
+
+// transact runs one transaction of out. A commit may finish after ctx ends
+// (graceful shutdown), but not hang: CommitTimeout bounds it.
+func (ts *tableSync) transact(ctx context.Context, out []*kgo.Record) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ts.cfg.CommitTimeout)
 	defer cancel()
 	hook := func(step string) error {
@@ -520,22 +554,18 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			return err
 		}
 	}
-	if err := ts.txn.commit(cctx, out, hook); err != nil {
-		return err
-	}
-	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
-	return nil
+	return ts.txn.commit(cctx, out, hook)
 }
 
-// committed moves the in-memory state after a successful commit.
-func (ts *tableSync) committed(recs []pending, next offsets.Cursor) {
-	next.Published = ts.cursor.Published + int64(len(recs))
-	ts.cursor = next
+// committed moves the in-memory state after a successful commit of recs
+// that wrote the cursor written.
+func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
+	ts.cursor = written
 	for _, r := range recs {
 		ts.seen.add(r.id, r.updatedAt, r.hash)
 	}
-	if !next.UpdatedAt.IsZero() {
-		ts.seen.forgetBefore(next.UpdatedAt.Add(-ts.cfg.Lookback))
+	if !written.UpdatedAt.IsZero() {
+		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
 	}
-	ts.cfg.Metrics.cursor(ts.table.Name, next.UpdatedAt)
+	ts.cfg.Metrics.cursor(ts.table.Name, written.UpdatedAt)
 }

@@ -28,8 +28,11 @@ type tableSync struct {
 	cursor offsets.Cursor // committed: never ahead of what Kafka holds
 	seen   *seen
 	// stopped, when set, is why the table is not synced (an incompatible
-	// schema); every pass returns it.
+	// schema, another writer of its cursor); every pass returns it.
 	stopped error
+	// stale means a commit in doubt could not be settled: cursor and seen
+	// may be behind Kafka, and are reloaded before the next pass.
+	stale bool
 }
 
 // PassResult summarises one pass over one table.

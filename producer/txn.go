@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,28 +35,24 @@ type txnProducer struct {
 	table string
 	opts  []kgo.Opt
 	cl    *kgo.Client
-	// lostBroker is when a connection to a broker last closed (Unix ns).
-	lostBroker atomic.Int64
-}
-
-// OnBrokerDisconnect implements kgo.HookBrokerDisconnect.
-func (p *txnProducer) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) {
-	p.lostBroker.Store(time.Now().UnixNano())
-}
-
-// lostBrokerWithin reports whether a broker connection closed within d.
-func (p *txnProducer) lostBrokerWithin(d time.Duration) bool {
-	return time.Since(time.Unix(0, p.lostBroker.Load())) < d
 }
 
 // reset replaces the client with a new one, which initialises the producer
-// id again.
+// id again. A new client's InitProducerId ends whatever an earlier client of
+// the same transactional id left behind: an ongoing transaction is aborted,
+// one the coordinator had decided (PrepareCommit, PrepareAbort) is completed
+// first, and the call returns only when that is done (see inDoubt.go).
 func (p *txnProducer) reset(ctx context.Context) error {
+	p.drop()
+	return p.connect(ctx)
+}
+
+// drop closes the client without ending its transaction, as a crash would.
+func (p *txnProducer) drop() {
 	if p.cl != nil {
 		p.cl.Close()
 		p.cl = nil
 	}
-	return p.connect(ctx)
 }
 
 // newTxnProducer connects with the table's transactional id and initialises
@@ -72,8 +66,7 @@ func newTxnProducer(ctx context.Context, table, txnID string, base []kgo.Opt) (*
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(100_000),
 	)
-	p := &txnProducer{table: table}
-	p.opts = append(opts, kgo.WithHooks(p))
+	p := &txnProducer{table: table, opts: opts}
 	if err := p.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -98,11 +91,15 @@ func (p *txnProducer) connect(ctx context.Context) error {
 
 // commit publishes recs in one transaction: begin, produce, flush, commit.
 // Either all of recs become visible to read_committed consumers, or none do.
-// On failure the transaction is aborted (reconnecting if the client is left
-// unusable) and the error returned; a fenced producer returns *FencedError.
+//
+// It returns nil when the commit was confirmed; *FencedError when another
+// producer owns the transactional id; *InDoubtError when the commit was
+// sent but its answer never came (the transaction may have committed: see
+// inDoubt.go); any other error when the transaction did not commit, after
+// aborting it (reconnecting if the client is left unusable).
 func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record, hook func(step string) error) error {
 	if err := p.cl.BeginTransaction(); err != nil {
-		return p.fail(ctx, err)
+		return p.abort(ctx, err)
 	}
 	if err := hook(stepBeforeProduce); err != nil {
 		return p.crash(err)
@@ -123,16 +120,16 @@ func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record, hook func(
 		})
 	}
 	if err := p.cl.Flush(ctx); err != nil {
-		return p.fail(ctx, err)
+		return p.abort(ctx, err)
 	}
 	if firstErr != nil {
-		return p.fail(ctx, firstErr)
+		return p.abort(ctx, firstErr)
 	}
 	if err := hook(stepBeforeCommit); err != nil {
 		return p.crash(err)
 	}
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return p.fail(ctx, err)
+		return p.commitFailed(ctx, err)
 	}
 	if err := hook(stepAfterCommit); err != nil {
 		return p.crash(err)
@@ -140,8 +137,28 @@ func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record, hook func(
 	return nil
 }
 
-// fail aborts the open transaction after an error.
-func (p *txnProducer) fail(ctx context.Context, cause error) error {
+// commitFailed sorts an EndTransaction(TryCommit) error into a fence, a
+// commit that was never sent (abort it), or a commit in doubt. A client whose
+// commit is in doubt is dropped: only a new client's InitProducerId settles
+// the transaction without risking a fence of our own making (franz-go's
+// TryAbort would re-initialise at the old epoch, which a commit under
+// KIP-890 has already bumped).
+func (p *txnProducer) commitFailed(ctx context.Context, err error) error {
+	switch {
+	case isFenced(err):
+		return &FencedError{Table: p.table, Err: err}
+	case errors.Is(err, kerr.OperationNotAttempted), errors.Is(err, kerr.TransactionAbortable):
+		// franz-go refused to send the commit (a failed producer id, or a
+		// topic recreated under the transaction): nothing was committed.
+		return p.abort(ctx, err)
+	}
+	p.drop()
+	return &InDoubtError{Table: p.table, Err: err}
+}
+
+// abort ends the open transaction after an error that happened before the
+// commit was sent: the transaction cannot have committed.
+func (p *txnProducer) abort(ctx context.Context, cause error) error {
 	if isFenced(cause) {
 		return &FencedError{Table: p.table, Err: cause}
 	}
@@ -157,8 +174,7 @@ func (p *txnProducer) fail(ctx context.Context, cause error) error {
 		}
 		// The client may be stuck in a failed state: start afresh. A new
 		// producer id init also aborts whatever the old one left open.
-		p.cl.Close()
-		if cerr := p.connect(actx); cerr != nil {
+		if cerr := p.reset(actx); cerr != nil {
 			return errors.Join(cause, cerr)
 		}
 	}
@@ -168,8 +184,7 @@ func (p *txnProducer) fail(ctx context.Context, cause error) error {
 // crash simulates the process dying at a step (tests only): the client is
 // dropped without aborting, as a kill -9 would leave it, and the pass stops.
 func (p *txnProducer) crash(err error) error {
-	p.cl.Close()
-	p.cl = nil
+	p.drop()
 	return &crashed{err}
 }
 
@@ -179,11 +194,7 @@ type crashed struct{ err error }
 func (c *crashed) Error() string { return "simulated crash: " + c.err.Error() }
 func (c *crashed) Unwrap() error { return c.err }
 
-func (p *txnProducer) close() {
-	if p.cl != nil {
-		p.cl.Close()
-	}
-}
+func (p *txnProducer) close() { p.drop() }
 
 // The steps of a batch where tests inject failures.
 const (

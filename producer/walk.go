@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -25,6 +26,14 @@ type position struct {
 	at      time.Time
 	id      int64
 	tieDone bool
+}
+
+// String is for logs.
+func (p position) String() string {
+	if p.at.IsZero() {
+		return "earliest"
+	}
+	return fmt.Sprintf("%s id %d", p.at.UTC().Format(time.RFC3339), p.id)
 }
 
 func (p position) covers(at time.Time, id int64) bool {
