@@ -143,18 +143,23 @@ func TestBrokerRestartDuringSync(t *testing.T) {
 
 // txnCounts sums coupa_kafka_transactions_total by result.
 func txnCounts(t *testing.T, m *producer.Metrics) map[string]float64 {
+	return counterSums(t, m, "coupa_kafka_transactions_total", "result")
+}
+
+// counterSums sums a counter of m by the values of one of its labels.
+func counterSums(t *testing.T, m *producer.Metrics, name, label string) map[string]float64 {
 	out := map[string]float64{}
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "coupa_kafka_transactions_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, mt := range mf.GetMetric() {
 			for _, l := range mt.GetLabel() {
-				if l.GetName() == "result" {
+				if l.GetName() == label {
 					out[l.GetValue()] += mt.GetCounter().GetValue()
 				}
 			}

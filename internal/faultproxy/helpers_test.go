@@ -9,12 +9,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const topic = "t"
-
-var endTxn = kmsg.EndTxn.Int16()
 
 // world is one kfake broker, a proxy in front of it, and a transactional
 // client going through the proxy.

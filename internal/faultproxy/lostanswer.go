@@ -1,0 +1,126 @@
+package faultproxy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// LostAnswer is one way a transactional producer can lose the answer to a
+// request, as the in-process (kfake) and the real-broker suites both test
+// it.
+type LostAnswer struct {
+	Name  string
+	Fault Fault
+	// Outcome is how a commit in doubt must settle: "committed",
+	// "aborted", or "" where the producer is never in doubt (the answer
+	// arrived, or the failure came before the commit).
+	Outcome string
+}
+
+// Attempts is how many times franz-go sends one request with ClientOpts:
+// the first try and its retries. A fault armed for Attempts requests fails
+// them all, so the error reaches the caller.
+const Attempts = 3
+
+// LostAnswers are the cases: every way the EndTxn(commit) answer can be lost
+// (before or after the coordinator acted on it), and lost Produce answers.
+var LostAnswers = []LostAnswer{
+	{"answer lost after commit", Fault{API: endTxn, Action: DropResponse, Times: Attempts}, "committed"},
+	{"connection reset after commit", Fault{API: endTxn, Action: DropResponse, Times: Attempts, Reset: true}, "committed"},
+	{"cut before the commit reached the broker", Fault{API: endTxn, Action: CutBeforeForward, Times: Attempts}, "aborted"},
+	{"NOT_COORDINATOR, commit never sent", Fault{API: endTxn, Action: ReplyError, ErrorCode: 16, Times: Attempts}, "aborted"},
+	{"COORDINATOR_LOAD_IN_PROGRESS after commit", Fault{API: endTxn, Action: ReplaceError, ErrorCode: 14, Times: Attempts}, "committed"},
+	{"request timeout after commit", Fault{API: endTxn, Action: HoldResponse, Times: Attempts}, "committed"},
+	{"cut after the answer", Fault{API: endTxn, Action: CutAfterResponse, Times: 1}, ""},
+	{"produce answer lost", Fault{API: produce, Action: DropResponse, Times: 1}, ""},
+	{"produce answers lost beyond retries", Fault{API: produce, Action: DropResponse, Times: 3 * Attempts, Reset: true}, ""},
+}
+
+var (
+	endTxn  = kmsg.EndTxn.Int16()
+	produce = kmsg.Produce.Int16()
+)
+
+// ClientOpts route a client through p and make franz-go give up on a lost
+// answer after Attempts tries (its defaults retry for up to 30 s), so that a
+// test sees many commits in doubt.
+func (p *Proxy) ClientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.Dialer(p.DialContext),
+		kgo.RequestRetries(Attempts - 1),
+		kgo.RecordRetries(Attempts - 1),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
+		kgo.RequestTimeoutOverhead(time.Second),
+		// A produce retried after a cut waits for a metadata refresh.
+		kgo.MetadataMinAge(50 * time.Millisecond),
+	}
+}
+
+// ArmRepeatedly arms f, waits until all its Times are used up and progress
+// reports that the client got past it (e.g. a later commit succeeded), then
+// arms it again, until it was armed want times or ctx ends. The channel
+// always has the number of arms used up to give.
+func (p *Proxy) ArmRepeatedly(ctx context.Context, f Fault, want int, progress func() float64) (<-chan int, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	out := make(chan int)
+	go func() {
+		const (
+			idle = iota
+			armed
+			awaitingProgress
+		)
+		state, done := idle, 0
+		var at float64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			switch {
+			case state == idle && done < want:
+				_ = p.Arm(f) // checked above
+				state = armed
+			case state == armed && p.Pending() == 0:
+				state, done, at = awaitingProgress, done+1, progress()
+			case state == awaitingProgress && progress() > at:
+				state = idle
+			}
+			select {
+			case out <- done:
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Check compares what a test saw with what the case must produce: the fault
+// armed at least want times and used up, and at least want commits in doubt
+// settled as Outcome and none the other way. fired is Proxy.Fired of the
+// fault's API.
+func (c LostAnswer) Check(fired, want int, committed, aborted float64) error {
+	var bad bool
+	switch c.Outcome {
+	case "committed":
+		bad = committed < float64(want) || aborted != 0
+	case "aborted":
+		bad = aborted < float64(want) || committed != 0
+	default:
+		bad = committed+aborted != 0
+	}
+	switch {
+	case fired < want:
+		return fmt.Errorf("the fault fired %d times, want >= %d", fired, want)
+	case bad && c.Outcome == "":
+		return fmt.Errorf("in doubt: %v committed, %v aborted; want none in doubt", committed, aborted)
+	case bad:
+		return fmt.Errorf("in doubt: %v committed, %v aborted; want >= %d %s and none the other way", committed, aborted, want, c.Outcome)
+	}
+	return nil
+}
