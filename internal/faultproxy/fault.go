@@ -37,7 +37,8 @@ const (
 
 	// HoldResponse forwards the request but never forwards its response,
 	// nor anything after it on that connection. The connection stays open
-	// until the client gives up (its request timeout) and closes it.
+	// until the client gives up (its request timeout) and closes it, or
+	// the broker closes its side (a broker that dies).
 	HoldResponse
 )
 

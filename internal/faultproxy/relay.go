@@ -160,7 +160,6 @@ func (r *relay) down() {
 	defer r.p.wg.Done()
 	defer r.cut(false)
 	var hdr [8]byte
-	held := false // after HoldResponse, every later response is swallowed too
 	for {
 		var pd pending
 		select {
@@ -169,9 +168,6 @@ func (r *relay) down() {
 			return
 		}
 		if pd.reply != nil {
-			if held {
-				continue
-			}
 			r.p.count(r.p.fired, pd.api) // before the client can see it
 			if _, err := r.client.Write(pd.reply); err != nil {
 				return
@@ -187,12 +183,10 @@ func (r *relay) down() {
 		}
 		rest := size - 4
 		f := pd.fault
-		if held {
-			f = nil
-		} else if f != nil {
+		if f != nil {
 			r.p.count(r.p.fired, pd.api) // before the client can see anything
 		}
-		if held || f != nil && f.Action != CutAfterResponse {
+		if f != nil && f.Action != CutAfterResponse {
 			if _, err := io.CopyN(io.Discard, r.br, rest); err != nil {
 				return
 			}
@@ -220,7 +214,11 @@ func (r *relay) down() {
 				return
 			}
 		case HoldResponse:
-			held = true
+			// Nothing more reaches the client on this connection, but a
+			// broker that dies still closes it, as it would without the
+			// proxy: drain the broker side until it ends, then cut.
+			_, _ = io.Copy(io.Discard, r.br)
+			return
 		}
 	}
 }

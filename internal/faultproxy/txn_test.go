@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // What franz-go v1.22.3 does against kfake, as these tests pin it down:
@@ -229,4 +230,32 @@ func TestCutAfterResponse(t *testing.T) {
 		t.Fatalf("commit c: %v", err)
 	}
 	expectCommitted(t, w, "a", "b", "c")
+}
+
+// A held answer does not outlive the broker: when the broker goes away, the
+// client's connection closes too (as it would without the proxy), long
+// before the client's request timeout.
+func TestHoldResponseEndsWithTheBroker(t *testing.T) {
+	w := newWorld(t)
+	cl := w.txnClient(t, "tx", kgo.RequestTimeoutOverhead(time.Minute))
+	produceTxn(t, cl, "a")
+	if err := w.proxy.Arm(Fault{API: kmsg.EndTxn.Int16(), Action: HoldResponse}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cl.EndTransaction(ctx(t), kgo.TryCommit) }()
+	for w.proxy.Fired(kmsg.EndTxn.Int16()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	w.cluster.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the commit succeeded with its answer held and the broker gone")
+		}
+		t.Logf("commit error %v after %v", err, time.Since(start).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client still waits for a held answer 5 s after the broker went away")
+	}
 }
