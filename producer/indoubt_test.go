@@ -1,12 +1,15 @@
 package producer
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/internal/faultproxy"
@@ -69,3 +72,53 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 }
 
 type prometheusCounter = prometheus.CounterVec
+
+// TestCommitInDoubtUnsettledAtShutdown: the answer of a commit is lost and
+// Kafka stays out of reach (every InitProducerId is cut) until the pass is
+// cancelled. The table is then marked stale; the next pass of the same
+// producer reloads its state from Kafka first and ends equal to the
+// instance, without publishing anything twice.
+func TestCommitInDoubtUnsettledAtShutdown(t *testing.T) {
+	ctx := testContext(t, 2*time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 22, Records: map[string]int{"suppliers": 300}}, "suppliers")
+	h.sync(ctx)
+	h.sim.Insert("suppliers", 40)
+	h.sim.BulkUpdate("suppliers", 60)
+	time.Sleep(1100 * time.Millisecond)
+	px := faultproxy.New()
+	t.Cleanup(func() { px.Close() })
+	p := h.producer(ctx, func(c *Config) {
+		c.BatchRecords = 10
+		c.CommitTimeout = 2 * time.Second
+		c.ProducerOpts = func(string) []kgo.Opt { return px.ClientOpts() }
+	})
+	defer p.Close()
+	endTxn, initPID := kmsg.EndTxn.Int16(), kmsg.InitProducerID.Int16()
+	for _, f := range []faultproxy.Fault{
+		{API: endTxn, Action: faultproxy.DropResponse, Times: faultproxy.Attempts},
+		{API: initPID, Action: faultproxy.CutBeforeForward, Times: 1_000_000},
+	} {
+		if err := px.Arm(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		for px.Fired(initPID) < 3 && ctx.Err() == nil { // settling is failing
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := p.Sync(passCtx)
+	if err == nil || !strings.Contains(err.Error(), "still unknown") {
+		t.Fatalf("sync with a commit in doubt and Kafka out of reach: %v, want the doubt reported", err)
+	}
+	if !p.tables[0].stale {
+		t.Fatal("the table is not marked stale")
+	}
+	px.Disarm()
+	if _, err := p.Sync(ctx); err != nil {
+		t.Fatalf("the next pass: %v", err)
+	}
+	h.assertTruth(ctx)
+}
