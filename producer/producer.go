@@ -282,6 +282,7 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 		go func() {
 			defer wg.Done()
 			results[i], errs[i] = ts.pass(ctx)
+			results[i].Err = errs[i]
 		}()
 	}
 	wg.Wait()

@@ -45,6 +45,9 @@ type PassResult struct {
 	// InstanceTime is the bound of the pass: the instance's clock when the
 	// pass began, minus one second.
 	InstanceTime time.Time
+	// Err is why the pass did not bring the table up to date (Sync sets
+	// it; nil when it did).
+	Err error
 }
 
 // startPosition is where a pass begins: a full refresh resumes exactly at

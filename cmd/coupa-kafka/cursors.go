@@ -28,6 +28,8 @@ type CursorsCmd struct {
 type CursorsListCmd struct {
 	KafkaFlags `embed:""`
 	LogFlags   `embed:""`
+
+	out io.Writer // stdout unless a test sets it
 }
 
 // Run prints the cursors of every instance and table in the offsets topic.
@@ -40,11 +42,19 @@ func (c *CursorsListCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	out := c.out
+	if out == nil {
+		out = os.Stdout
+	}
 	cursors, err := offsets.Load(ctx, c.OffsetsTopic, opts...)
+	if errors.Is(err, offsets.ErrNoOffsetsTopic) {
+		fmt.Fprintf(out, "no cursors yet: the offsets topic %s does not exist (the first sync creates it)\n", c.OffsetsTopic)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	printCursors(os.Stdout, cursors, time.Now())
+	printCursors(out, cursors, time.Now())
 	return nil
 }
 
@@ -60,14 +70,14 @@ func printCursors(w io.Writer, cursors map[offsets.Key]offsets.Cursor, now time.
 		return keys[i].Table < keys[j].Table
 	})
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tTABLE\tCURSOR (updated_at, id)\tMODE\tPUBLISHED\tCOMMITTED")
+	fmt.Fprintln(tw, "INSTANCE\tTABLE\tCURSOR (updated_at, id)\tMODE\tPUBLISHED\tCOMMITS\tCOMMITTED")
 	for _, k := range keys {
 		c := cursors[k]
 		age := "-"
 		if !c.CommittedAt.IsZero() {
 			age = now.Sub(c.CommittedAt).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", k.Instance, k.Table, c.String(), c.Mode, c.Published, age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", k.Instance, k.Table, c.String(), c.Mode, c.Published, c.Seq, age)
 	}
 	tw.Flush()
 	if len(keys) == 0 {
@@ -187,5 +197,9 @@ func writeCursor(ctx context.Context, opts []kgo.Opt, topic string, key offsets.
 		cl.EndTransaction(ctx, kgo.TryAbort)
 		return fmt.Errorf("writing the cursor: %w", err)
 	}
-	return cl.EndTransaction(ctx, kgo.TryCommit)
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		// The answer of a commit can be lost after Kafka acted on it.
+		return fmt.Errorf("writing the cursor: its commit was not confirmed, so it may or may not have been written (run `coupa-kafka cursors list` to see): %w", err)
+	}
+	return nil
 }

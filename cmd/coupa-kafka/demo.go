@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,19 @@ type DemoCmd struct {
 	Changes int    `name:"changes" default:"25" help:"Records the simulated instance updates or inserts before the sync, so a second demo has something new to publish."`
 
 	out io.Writer // stdout unless a test sets it
+}
+
+// Validate refuses sizes the simulator cannot build (kong calls it before
+// Run): a negative count used to panic deep inside it.
+func (c *DemoCmd) Validate() error {
+	var errs []error
+	if c.Records < 1 || c.Records > 1_000_000 {
+		errs = append(errs, fmt.Errorf("--records %d: want 1 to 1000000 records per table", c.Records))
+	}
+	if c.Changes < 0 {
+		errs = append(errs, fmt.Errorf("--changes %d: want 0 or more", c.Changes))
+	}
+	return errors.Join(errs...)
 }
 
 // demoEpoch fixes the simulated history so every demo run sees the same

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -111,7 +112,7 @@ func TestCursorsResetIsADryRunUnlessExecuted(t *testing.T) {
 	}
 	got, err = offsets.Load(ctx, "coupa-offsets", opts...)
 	c := got[offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}]
-	if err != nil || !c.UpdatedAt.Equal(reset.ToDatetime) || c.Mode != offsets.FullRefresh {
+	if err != nil || !c.UpdatedAt.Equal(reset.ToDatetime) || c.Mode != offsets.FullRefresh || c.Seq != 1 {
 		t.Fatalf("after --execute: %+v (%v)", c, err)
 	}
 	var buf bytes.Buffer
@@ -148,5 +149,49 @@ func TestKafkaSASL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// `demo --records=-5` used to panic in the simulator (makeslice); the CLI
+// refuses it with a message naming the flag.
+func TestDemoRefusesImpossibleSizes(t *testing.T) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{
+		"demo --records=-5":      "--records -5",
+		"demo --records=0":       "--records 0",
+		"demo --changes=-1":      "--changes -1",
+		"demo --records=2000000": "--records 2000000",
+	} {
+		_, err := parser.Parse(strings.Fields(args))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming %q", args, err, want)
+		}
+	}
+	if _, err := parser.Parse([]string{"demo", "--records=30"}); err != nil {
+		t.Errorf("demo --records=30: %v", err)
+	}
+}
+
+// On a cluster where nothing ran yet, `cursors list` says so and exits 0.
+func TestCursorsListOnAFreshCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	var out bytes.Buffer
+	list := CursorsListCmd{KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), OffsetsTopic: "coupa-offsets"},
+		LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"}, out: &out}
+	if err := list.Run(ctx); err != nil {
+		t.Fatalf("cursors list on a fresh cluster: %v", err)
+	}
+	if !strings.Contains(out.String(), "no cursors yet") {
+		t.Errorf("cursors list printed %q", out.String())
 	}
 }
