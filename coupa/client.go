@@ -162,7 +162,7 @@ func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
 		}
 	}
 	notify := func(err error, wait time.Duration) {
-		c.log.Warn("coupa request failed; retrying", "table", t.Name, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "error", err.Error())
+		c.log.Warn("coupa request failed; retrying", "table", t.Name, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())
 	}
 	p, err := backoff.Retry(ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(c.maxRetry), backoff.WithNotify(notify))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -349,6 +350,10 @@ func TestConnectionResetRetried(t *testing.T) {
 				t.Errorf("client counted %d transport failures, want %d", got, n)
 			}
 			mustContainAll(t, logs.String(), "request failed")
+			// Durations are text a person reads, not nanoseconds.
+			if !regexp.MustCompile(`"retry_in":"[0-9.]+m?s"`).MatchString(logs.String()) {
+				t.Errorf("retry_in is not a readable duration:\n%s", logs.String())
+			}
 		})
 	}
 }

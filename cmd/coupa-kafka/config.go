@@ -33,7 +33,7 @@ type KafkaFlags struct {
 	TLSCAFile         string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"CA bundle for the brokers' certificates (default: system roots)." group:"Kafka"`
 	TLSCertFile       string   `name:"kafka-tls-cert-file" env:"KAFKA_TLS_CERT_FILE" help:"Client certificate for mutual TLS." group:"Kafka"`
 	TLSKeyFile        string   `name:"kafka-tls-key-file" env:"KAFKA_TLS_KEY_FILE" help:"Client key for mutual TLS." group:"Kafka"`
-	SASLMechanism     string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:"" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512." group:"Kafka"`
+	SASLMechanism     string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" default:"" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (any case)." group:"Kafka"`
 	SASLUsername      string   `name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL user." group:"Kafka"`
 	SASLPassword      string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (never logged)." group:"Kafka"`
 
@@ -97,6 +97,12 @@ func (f *Flags) validate(needCoupa bool) error {
 	if (f.TLSCAFile != "" || f.TLSCertFile != "") && !f.TLS {
 		errs = append(errs, errors.New("KAFKA_TLS_CA_FILE/KAFKA_TLS_CERT_FILE are set but KAFKA_TLS is not true"))
 	}
+	f.SASLMechanism = strings.ToUpper(strings.TrimSpace(f.SASLMechanism))
+	switch f.SASLMechanism {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism))
+	}
 	if f.SASLMechanism != "" && (f.SASLUsername == "" || f.SASLPassword == "") {
 		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM %s needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD", f.SASLMechanism))
 	}
@@ -113,7 +119,11 @@ func (f *Flags) validate(needCoupa bool) error {
 	for i, e := range errs {
 		msgs[i] = e.Error()
 	}
-	return fmt.Errorf("configuration (%d problems): %s", len(errs), strings.Join(msgs, "; "))
+	problems := "problems"
+	if len(errs) == 1 {
+		problems = "problem"
+	}
+	return fmt.Errorf("configuration (%d %s): %s", len(errs), problems, strings.Join(msgs, "; "))
 }
 
 // tables resolves the selected table names, in the canonical order.

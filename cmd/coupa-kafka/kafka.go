@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,7 +31,7 @@ func (f *KafkaFlags) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.Dialer((&tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}).DialContext))
 	}
-	switch f.SASLMechanism {
+	switch strings.ToUpper(f.SASLMechanism) {
 	case "":
 	case "PLAIN":
 		opts = append(opts, kgo.SASL(plain.Auth{User: f.SASLUsername, Pass: f.SASLPassword}.AsMechanism()))

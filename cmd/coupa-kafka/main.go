@@ -9,16 +9,50 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
 )
 
-// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3". A
+// plain `go build` leaves "dev", and --version adds the commit Go embedded
+// (see versionString).
 var version = "dev"
 
+// versionString is version, and for an unstamped build the VCS commit that
+// Go records in the binary (vcs.revision, vcs.modified), so that a binary
+// built from a checkout says what it was built from.
+func versionString(settings []debug.BuildSetting) string {
+	if version != "dev" {
+		return version
+	}
+	var rev, dirty string
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if rev == "" {
+		return version
+	}
+	return fmt.Sprintf("%s (commit %.12s%s)", version, rev, dirty)
+}
+
+func buildSettings() []debug.BuildSetting {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		return info.Settings
+	}
+	return nil
+}
+
 // CLI is the whole command line; every flag also reads the environment
-// variable named in its env tag (the contract in DESIGN.md).
+// variable named in its env tag (README's configuration table).
 type CLI struct {
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
@@ -34,7 +68,7 @@ func main() {
 		kong.Name("coupa-kafka"),
 		kong.Description("Copy Coupa spend data (invoices, purchase orders, requisitions, suppliers, contracts, expense reports, users, approvals) into log-compacted Kafka topics as Avro, exactly once."),
 		kong.UsageOnError(),
-		kong.Vars{"version": version, "tables": tableNames()},
+		kong.Vars{"version": versionString(buildSettings()), "tables": tableNames()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,33 @@ func TestCursorsListOnAFreshCluster(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "no cursors yet") {
 		t.Errorf("cursors list printed %q", out.String())
+	}
+}
+
+func TestVersionNamesTheCommitOfAPlainBuild(t *testing.T) {
+	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}
+	if got := versionString(rev); got != "dev (commit 0123456789ab, modified)" {
+		t.Errorf("plain build: %q", got)
+	}
+	if got := versionString(nil); got != "dev" {
+		t.Errorf("no VCS information: %q", got)
+	}
+	defer func(v string) { version = v }(version)
+	version = "v1.2.3"
+	if got := versionString(rev); got != "v1.2.3" {
+		t.Errorf("stamped build: %q", got)
+	}
+}
+
+func TestSASLMechanismAnyCaseAndOneProblem(t *testing.T) {
+	f := Flags{KafkaFlags: KafkaFlags{Brokers: []string{"b:9092"}, OffsetsTopic: "o", RegistryURL: "http://r",
+		SASLMechanism: "scram-sha-512", SASLUsername: "u", SASLPassword: "p"}}
+	if err := f.validate(false); err != nil || f.SASLMechanism != "SCRAM-SHA-512" {
+		t.Errorf("lower-case mechanism: %v (%q)", err, f.SASLMechanism)
+	}
+	f.SASLMechanism = "gssapi"
+	err := f.validate(false)
+	if err == nil || !strings.Contains(err.Error(), "configuration (1 problem): KAFKA_SASL_MECHANISM \"GSSAPI\"") {
+		t.Errorf("unknown mechanism: %v", err)
 	}
 }
