@@ -5,6 +5,7 @@ package integration
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +24,8 @@ import (
 // topic ends equal to the instance.
 func TestCommitInDoubtIsSettled(t *testing.T) {
 	for _, tc := range faultproxy.LostAnswers {
-		// Not in parallel: the transactional id is per (instance, table),
-		// and every world's simulator is the instance 127.0.0.1.
 		t.Run(tc.Name, func(t *testing.T) {
+			t.Parallel()
 			ctx := testContext(t, 3*time.Minute)
 			w := newWorld(t, coupatest.Config{Seed: 23, Adversarial: true, Records: map[string]int{"suppliers": 300}}, "suppliers")
 			px := faultproxy.New()
@@ -33,8 +33,12 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 			m := producer.NewMetrics()
 			commits := func() float64 { return txnCounts(t, m)["commit"] }
 			const want = 20
-			w.sync(ctx) // the backfill, before any fault: the coordinator is ready then
-			fired, err := px.ArmRepeatedly(ctx, tc.Fault, want, commits)
+			// Every world's simulator is the instance 127.0.0.1, and the
+			// transactional id is per (instance, table): a name of its own
+			// keeps parallel cases from fencing each other.
+			instance := func(c *producer.Config) { c.Instance = strings.TrimSuffix(w.prefix, ".") }
+			w.sync(ctx, instance) // the backfill, before any fault: the coordinator is ready then
+			fired, err := px.ArmRepeatedly(ctx, tc.Faults, want, commits)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +48,7 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 				if ctx.Err() != nil {
 					t.Fatalf("%d faults used up before the deadline", <-fired)
 				}
-				w.sync(ctx, func(c *producer.Config) {
+				w.sync(ctx, instance, func(c *producer.Config) {
 					c.BatchRecords = 10
 					c.Metrics = m
 					c.CommitTimeout = 30 * time.Second
@@ -56,12 +60,12 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 			close(stop)
 			px.Disarm()
 			time.Sleep(1100 * time.Millisecond) // the last changes become older than the bound
-			w.sync(ctx, func(c *producer.Config) { c.Metrics = m })
+			w.sync(ctx, instance, func(c *producer.Config) { c.Metrics = m })
 			w.assertTruth(ctx)
 
 			doubts := counterSums(t, m, "coupa_kafka_transactions_in_doubt_total", "outcome")
-			t.Logf("faults fired %d; in doubt: %v; transactions: %v", px.Fired(tc.Fault.API), doubts, txnCounts(t, m))
-			if err := tc.Check(px.Fired(tc.Fault.API), want, doubts["committed"], doubts["aborted"]); err != nil {
+			t.Logf("faults fired %d; in doubt: %v; transactions: %v", px.Fired(tc.API()), doubts, txnCounts(t, m))
+			if err := tc.Check(px.Fired(tc.API()), want, doubts["committed"], doubts["aborted"]); err != nil {
 				t.Error(err)
 			}
 		})

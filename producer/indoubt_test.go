@@ -36,7 +36,7 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 			}
 			const want = 20
 			h.sync(ctx) // the backfill, before any fault: the coordinator is ready then
-			fired, err := px.ArmRepeatedly(ctx, tc.Fault, want, func() float64 { return count(m.txns, "suppliers", "commit") })
+			fired, err := px.ArmRepeatedly(ctx, tc.Faults, want, func() float64 { return count(m.txns, "suppliers", "commit") })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,9 +62,9 @@ func TestCommitInDoubtIsSettled(t *testing.T) {
 			h.assertTruth(ctx)
 
 			committed, aborted := count(m.inDoubts, "suppliers", "committed"), count(m.inDoubts, "suppliers", "aborted")
-			t.Logf("faults fired %d; in doubt: %v committed, %v aborted; transactions: %v committed, %v aborted", px.Fired(tc.Fault.API),
+			t.Logf("faults fired %d; in doubt: %v committed, %v aborted; transactions: %v committed, %v aborted", px.Fired(tc.API()),
 				committed, aborted, count(m.txns, "suppliers", "commit"), count(m.txns, "suppliers", "abort"))
-			if err := tc.Check(px.Fired(tc.Fault.API), want, committed, aborted); err != nil {
+			if err := tc.Check(px.Fired(tc.API()), want, committed, aborted); err != nil {
 				t.Error(err)
 			}
 		})

@@ -13,8 +13,10 @@ import (
 // request, as the in-process (kfake) and the real-broker suites both test
 // it.
 type LostAnswer struct {
-	Name  string
-	Fault Fault
+	Name string
+	// Faults are armed together, in order, for one lost answer: a request
+	// and its retries.
+	Faults []Fault
 	// Outcome is how a commit in doubt must settle: "committed",
 	// "aborted", or "" where the producer is never in doubt (the answer
 	// arrived, or the failure came before the commit).
@@ -29,16 +31,21 @@ const Attempts = 3
 // LostAnswers are the cases: every way the EndTxn(commit) answer can be lost
 // (before or after the coordinator acted on it), and lost Produce answers.
 var LostAnswers = []LostAnswer{
-	{"answer lost after commit", Fault{API: endTxn, Action: DropResponse, Times: Attempts}, "committed"},
-	{"connection reset after commit", Fault{API: endTxn, Action: DropResponse, Times: Attempts, Reset: true}, "committed"},
-	{"cut before the commit reached the broker", Fault{API: endTxn, Action: CutBeforeForward, Times: Attempts}, "aborted"},
-	{"NOT_COORDINATOR, commit never sent", Fault{API: endTxn, Action: ReplyError, ErrorCode: 16, Times: Attempts}, "aborted"},
-	{"COORDINATOR_LOAD_IN_PROGRESS after commit", Fault{API: endTxn, Action: ReplaceError, ErrorCode: 14, Times: Attempts}, "committed"},
-	{"request timeout after commit", Fault{API: endTxn, Action: HoldResponse, Times: Attempts}, "committed"},
-	{"cut after the answer", Fault{API: endTxn, Action: CutAfterResponse, Times: 1}, ""},
-	{"produce answer lost", Fault{API: produce, Action: DropResponse, Times: 1}, ""},
-	{"produce answers lost beyond retries", Fault{API: produce, Action: DropResponse, Times: 3 * Attempts, Reset: true}, ""},
+	{"answer lost after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts}}, "committed"},
+	{"connection reset after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts, Reset: true}}, "committed"},
+	{"cut before the commit reached the broker", []Fault{{API: endTxn, Action: CutBeforeForward, Times: Attempts}}, "aborted"},
+	{"NOT_COORDINATOR, commit never sent", []Fault{{API: endTxn, Action: ReplyError, ErrorCode: 16, Times: Attempts}}, "aborted"},
+	{"COORDINATOR_LOAD_IN_PROGRESS after commit", []Fault{{API: endTxn, Action: ReplaceError, ErrorCode: 14, Times: Attempts}}, "committed"},
+	// The commit times out; its retries never reach the broker (holding
+	// them too would only make the test slower).
+	{"request timeout after commit", []Fault{{API: endTxn, Action: HoldResponse}, {API: endTxn, Action: CutBeforeForward, Times: Attempts - 1}}, "committed"},
+	{"cut after the answer", []Fault{{API: endTxn, Action: CutAfterResponse}}, ""},
+	{"produce answer lost", []Fault{{API: produce, Action: DropResponse}}, ""},
+	{"produce answers lost beyond retries", []Fault{{API: produce, Action: DropResponse, Times: 3 * Attempts, Reset: true}}, ""},
 }
+
+// API is the request the case's faults apply to (they all share one).
+func (c LostAnswer) API() int16 { return c.Faults[0].API }
 
 var (
 	endTxn  = kmsg.EndTxn.Int16()
@@ -60,13 +67,15 @@ func (p *Proxy) ClientOpts() []kgo.Opt {
 	}
 }
 
-// ArmRepeatedly arms f, waits until all its Times are used up and progress
-// reports that the client got past it (e.g. a later commit succeeded), then
-// arms it again, until it was armed want times or ctx ends. The channel
-// always has the number of arms used up to give.
-func (p *Proxy) ArmRepeatedly(ctx context.Context, f Fault, want int, progress func() float64) (<-chan int, error) {
-	if err := f.check(); err != nil {
-		return nil, err
+// ArmRepeatedly arms faults, waits until all their Times are used up and
+// progress reports that the client got past them (e.g. a later commit
+// succeeded), then arms them again, until they were armed want times or ctx
+// ends. The channel always has the number of arms used up to give.
+func (p *Proxy) ArmRepeatedly(ctx context.Context, faults []Fault, want int, progress func() float64) (<-chan int, error) {
+	for _, f := range faults {
+		if err := f.check(); err != nil {
+			return nil, err
+		}
 	}
 	out := make(chan int)
 	go func() {
@@ -82,7 +91,9 @@ func (p *Proxy) ArmRepeatedly(ctx context.Context, f Fault, want int, progress f
 		for {
 			switch {
 			case state == idle && done < want:
-				_ = p.Arm(f) // checked above
+				for _, f := range faults {
+					_ = p.Arm(f) // checked above
+				}
 				state = armed
 			case state == armed && p.Pending() == 0:
 				state, done, at = awaitingProgress, done+1, progress()
@@ -100,10 +111,10 @@ func (p *Proxy) ArmRepeatedly(ctx context.Context, f Fault, want int, progress f
 	return out, nil
 }
 
-// Check compares what a test saw with what the case must produce: the fault
-// armed at least want times and used up, and at least want commits in doubt
+// Check compares what a test saw with what the case must produce: the
+// faults armed at least want times and fired, and at least want commits in doubt
 // settled as Outcome and none the other way. fired is Proxy.Fired of the
-// fault's API.
+// case's API.
 func (c LostAnswer) Check(fired, want int, committed, aborted float64) error {
 	var bad bool
 	switch c.Outcome {
