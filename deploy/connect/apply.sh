@@ -3,7 +3,7 @@
 #
 #   connect/apply.sh CONNECT_URL FILE_OR_DIR...
 #   connect/apply.sh http://localhost:8083 deploy/connect/jdbc-postgres
-#   connect/apply.sh http://localhost:8083 deploy/connect/s3-parquet.json
+#   connect/apply.sh http://localhost:8083 deploy/connect/coupa-s3.json
 #
 # Each file is a connector config map, as PUT /connectors/<name>/config takes
 # it (name = the "name" key, also the file name without .json). PUT creates
