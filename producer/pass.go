@@ -332,7 +332,10 @@ func (r *commitRetry) after(ctx context.Context, err error, what string, logArgs
 		dead   *crashed
 	)
 	ts := r.ps.ts
-	if errors.As(err, &fenced) || errors.As(err, &dead) || ts.stopped != nil || ts.stale || ctx.Err() != nil {
+	r.ps.mu.Lock() // settle, in another slice's commit, may set them
+	halted := ts.stopped != nil || ts.stale
+	r.ps.mu.Unlock()
+	if errors.As(err, &fenced) || errors.As(err, &dead) || halted || ctx.Err() != nil {
 		return err
 	}
 	ts.cfg.Metrics.aborted(ts.table.Name)
