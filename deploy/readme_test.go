@@ -63,3 +63,17 @@ func javaProperties(text string) map[string]string {
 	}
 	return out
 }
+
+// `kubectl port-forward` runs until it is stopped: a command chained after
+// it with && never runs. NOTES.txt must background it.
+func TestHelmNotesDoNotChainAfterPortForward(t *testing.T) {
+	b, err := os.ReadFile("helm/coupa-kafka/templates/NOTES.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "port-forward") && strings.Contains(line, "&&") {
+			t.Errorf("NOTES.txt line %d chains a command after port-forward, which never returns: %s", i+1, line)
+		}
+	}
+}
