@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 )
 
 // Metrics are the producer's Prometheus metrics. One Metrics serves one
@@ -19,7 +22,10 @@ type Metrics struct {
 	txns        *prometheus.CounterVec
 	inDoubts    *prometheus.CounterVec
 	extra       *prometheus.CounterVec
-	lag         *prometheus.GaugeVec
+	lag         *lagCollector
+	passes      *prometheus.CounterVec
+	authFailed  *prometheus.CounterVec
+	stopped     *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	cursorTime  *prometheus.GaugeVec
 }
@@ -43,14 +49,19 @@ func NewMetrics() *Metrics {
 			Help: "Commits whose answer was lost, by how they were settled (committed, aborted)."}, []string{"table", "outcome"}),
 		extra: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "extra_fields_total",
 			Help: "Values kept as JSON text in the extra map because the schema did not know them or they did not fit."}, []string{"table"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_lag_seconds",
-			Help: "Instance time at the end of the last pass minus the cursor's updated_at."}, []string{"table"}),
+		lag: newLagCollector(ns),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "passes_total",
+			Help: "Passes by result (ok, failed)."}, []string{"table", "result"}),
+		authFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "auth_failures_total",
+			Help: "Passes that failed because Coupa refused the credentials or a scope."}, []string{"table"}),
+		stopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "table_stopped",
+			Help: "1 when the table has stopped syncing (fenced, incompatible schema, another writer of its cursor); 0 otherwise."}, []string{"table"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "last_successful_sync_timestamp_seconds",
 			Help: "Unix time when the table's last pass completed."}, []string{"table"}),
 		cursorTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_updated_at_timestamp_seconds",
 			Help: "The committed cursor's updated_at as Unix time."}, []string{"table"}),
 	}
-	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.lastSuccess, m.cursorTime,
+	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,9 +95,32 @@ func (m *Metrics) cursor(table string, updatedAt time.Time) {
 	}
 }
 
-func (m *Metrics) passDone(table string, instanceNow, cursor time.Time) {
+// passDone records a successful pass that read the instance's clock at
+// started (local time).
+func (m *Metrics) passDone(table string, started time.Time) {
 	m.lastSuccess.WithLabelValues(table).SetToCurrentTime()
-	if !cursor.IsZero() {
-		m.lag.WithLabelValues(table).Set(instanceNow.Sub(cursor).Seconds())
+	m.lag.passDone(table, started)
+}
+
+// pass counts a pass by its result; a failure caused by Coupa refusing the
+// credentials or a scope is also an auth failure.
+func (m *Metrics) pass(table string, err error) {
+	if err == nil {
+		m.passes.WithLabelValues(table, "ok").Inc()
+		return
 	}
+	m.passes.WithLabelValues(table, "failed").Inc()
+	var scope *coupa.ScopeError
+	if errors.Is(err, coupa.ErrCredentials) || errors.As(err, &scope) {
+		m.authFailed.WithLabelValues(table).Inc()
+	}
+}
+
+// tableStopped sets the table_stopped gauge.
+func (m *Metrics) tableStopped(table string, stopped bool) {
+	v := 0.0
+	if stopped {
+		v = 1
+	}
+	m.stopped.WithLabelValues(table).Set(v)
 }

@@ -48,7 +48,7 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 		}
 	}
 	ps := &passState{ts: ts, prog: newProgress(ts.log, ts.cfg.ProgressEvery), fetched: map[int64]int64{}}
-	start := ts.startPosition()
+	start, started := ts.startPosition(), time.Now()
 	bound, first, err := ts.probeFirst(ctx, start)
 	ps.requests++
 	if err != nil {
@@ -88,7 +88,7 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	if err := ps.close(ctx); err != nil {
 		return ts.result(res, ps), err
 	}
-	ts.cfg.Metrics.passDone(ts.table.Name, bound, ts.cursor.UpdatedAt)
+	ts.cfg.Metrics.passDone(ts.table.Name, started)
 	return ts.result(res, ps), nil
 }
 

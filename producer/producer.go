@@ -283,6 +283,7 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 			defer wg.Done()
 			results[i], errs[i] = ts.pass(ctx)
 			results[i].Err = errs[i]
+			p.cfg.Metrics.pass(ts.table.Name, errs[i])
 		}()
 	}
 	wg.Wait()
@@ -291,11 +292,16 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 
 // Run syncs every table, then again every interval, until ctx ends. Each
 // table runs on its own schedule; one that fails is retried at its next
-// interval, except a fenced table, which stops for good (another process owns
-// it). Run returns nil when ctx ends.
+// interval, except a table that stops (fenced: another process owns it; an
+// incompatible schema; another writer of its cursor), which stops for good
+// and sets the table_stopped gauge. Run returns nil when ctx ends, or an
+// error naming every table and why when all of them have stopped: the
+// process then does nothing useful and should not look healthy.
 func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(PassResult, error)) error {
 	var wg sync.WaitGroup
-	for _, ts := range p.tables {
+	stops := make([]error, len(p.tables))
+	for i, ts := range p.tables {
+		p.cfg.Metrics.tableStopped(ts.table.Name, false)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -304,12 +310,16 @@ func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(
 				if ctx.Err() != nil {
 					return
 				}
+				p.cfg.Metrics.pass(ts.table.Name, err)
+				var fenced *FencedError
+				res.Stopped = errors.As(err, &fenced) || ts.stopped != nil
 				if onPass != nil {
 					onPass(res, err)
 				}
-				var fenced *FencedError
-				if errors.As(err, &fenced) || ts.stopped != nil {
+				if res.Stopped {
 					ts.log.Error("stopped", "error", err.Error())
+					p.cfg.Metrics.tableStopped(ts.table.Name, true)
+					stops[i] = err
 					return
 				}
 				if sleep(ctx, interval) != nil {
@@ -319,7 +329,10 @@ func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(
 		}()
 	}
 	wg.Wait()
-	return nil
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("every table has stopped: %w", errors.Join(stops...))
 }
 
 // Cursors returns every table's committed cursor.

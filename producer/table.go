@@ -48,6 +48,9 @@ type PassResult struct {
 	// Err is why the pass did not bring the table up to date (Sync sets
 	// it; nil when it did).
 	Err error
+	// Stopped says the table stopped for good after this pass (Run sets
+	// it): fenced, incompatible schema, another writer of its cursor.
+	Stopped bool
 }
 
 // startPosition is where a pass begins: a full refresh resumes exactly at

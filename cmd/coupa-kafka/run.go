@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,12 +33,17 @@ func (c *RunCmd) Run(ctx context.Context) error {
 		return errors.New("COUPA_POLL_INTERVAL must be positive")
 	}
 	var ready atomic.Pointer[app]
+	health := newTableHealth()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		a := ready.Load()
 		if a == nil {
 			http.Error(w, "starting: topics, registry and cursors not ready yet", http.StatusServiceUnavailable)
+			return
+		}
+		if problems := health.problems(); len(problems) > 0 {
+			http.Error(w, "tables not syncing:\n"+strings.Join(problems, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		pctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -70,13 +76,18 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	metricsHandler.set(promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	ready.Store(a)
 	a.log.Info("running", "tables", len(c.Tables), "poll_interval", c.PollInterval.String(), "http", ln.Addr().String())
-	a.prod.Run(ctx, c.PollInterval, func(r producer.PassResult, err error) {
+	err = a.prod.Run(ctx, c.PollInterval, func(r producer.PassResult, err error) {
+		health.record(r, err)
 		if err != nil {
 			a.log.Error("pass failed", "table", r.Table, "published", r.Published, "cursor", r.Cursor.String(), "error", err.Error())
 			return
 		}
 		a.log.Info("pass done", "table", r.Table, "published", r.Published, "requests", r.Requests, "cursor", r.Cursor.String())
 	})
+	if err != nil {
+		a.log.Error("stopped: no table is syncing", "error", err.Error())
+		return err
+	}
 	a.log.Info("stopped")
 	return nil
 }

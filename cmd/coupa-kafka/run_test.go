@@ -109,3 +109,84 @@ func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
 		t.Fatal("run did not stop after the signal")
 	}
 }
+
+// TestRunWithBadCredentialsIsNotReady: every pass fails (Coupa refuses the
+// client secret). /healthz stays 200 (the process is alive), but /readyz
+// turns 503 after three failed passes, naming each table and the reason,
+// and /metrics counts the failed passes and auth failures. No secret shows.
+func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
+	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 10, "suppliers": 10}})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", ca)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	reg := srfake.New()
+	defer reg.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	const secret = "not-the-secret-0451"
+	cmd := RunCmd{
+		Flags: Flags{
+			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: secret,
+				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
+			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
+			LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
+		},
+		PollInterval: 50 * time.Millisecond,
+		HTTPAddr:     addr,
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx) }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == 503 && strings.Contains(body, "suppliers: the last") && strings.Contains(body, "users: the last") {
+			if !strings.Contains(body, "COUPA_CLIENT_SECRET") || strings.Contains(body, secret) {
+				t.Errorf("/readyz does not point at the credentials, or shows the secret:\n%s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d with every pass failing:\n%s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d (the process is alive)", code)
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{`coupa_kafka_auth_failures_total{table="users"}`, `coupa_kafka_passes_total{result="failed",table="suppliers"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, secret) {
+		t.Error("/metrics shows the secret")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("run after the signal: %v", err)
+	}
+}
