@@ -16,6 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/internal/trust"
 )
 
 // kafkaOpts turns the flags into franz-go connection options.
@@ -45,8 +48,17 @@ func (f *KafkaFlags) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
+// tlsConfig trusts KAFKA_TLS_CA_FILE when set, else the one rule of every
+// TLS client here (internal/trust: system CAs plus SSL_CERT_FILE).
 func (f *KafkaFlags) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.TLSCAFile == "" {
+		pool, err := trust.Roots()
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
 	if f.TLSCAFile != "" {
 		pem, err := os.ReadFile(f.TLSCAFile)
 		if err != nil {
@@ -68,9 +80,16 @@ func (f *KafkaFlags) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// registryClient connects to the schema registry.
+// registryClient connects to the schema registry, trusting what every TLS
+// client here trusts (internal/trust): before, SSL_CERT_FILE replaced the
+// system CAs for the registry, so a registry with a public certificate
+// failed as soon as a private CA was added for Coupa.
 func (f *KafkaFlags) registryClient() (*sr.Client, error) {
-	opts := []sr.ClientOpt{sr.URLs(f.RegistryURL), sr.UserAgent("coupa-kafka/" + version)}
+	hc, err := coupa.DefaultHTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	opts := []sr.ClientOpt{sr.URLs(f.RegistryURL), sr.UserAgent("coupa-kafka/" + version), sr.HTTPClient(hc)}
 	if f.RegistryUsername != "" {
 		opts = append(opts, sr.BasicAuth(f.RegistryUsername, f.RegistryPassword))
 	}
