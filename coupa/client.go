@@ -142,6 +142,7 @@ func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
 	eb.InitialInterval = 200 * time.Millisecond
 	eb.MaxInterval = 20 * time.Second
 	attempt := 0
+	var last error // the last attempt's failure, for an error that ends on ctx
 	op := func() (Page, error) {
 		attempt++
 		p, err := c.try(ctx, t, q)
@@ -151,6 +152,7 @@ func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
 		if ctx.Err() != nil {
 			return Page{}, backoff.Permanent(ctx.Err())
 		}
+		last = err
 		var ra *retryAfter
 		switch {
 		case errors.As(err, &ra):
@@ -165,6 +167,10 @@ func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
 		c.log.Warn("coupa request failed; retrying", "table", t.Name, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())
 	}
 	p, err := backoff.Retry(ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(c.maxRetry), backoff.WithNotify(notify))
+	if err != nil && ctx.Err() != nil && last != nil {
+		// Say why the call kept failing, not only that time ran out.
+		return Page{}, fmt.Errorf("%w (the last attempt: %v)", ctx.Err(), last)
+	}
 	if err != nil {
 		var ra *backoff.RetryAfterError
 		if errors.As(err, &ra) {

@@ -44,6 +44,11 @@ func (e *ResponseError) Error() string {
 	if ct == "" {
 		ct = "no content type"
 	}
+	if e.Status == 0 {
+		// No HTTP answer at all: a transport failure (refused, reset,
+		// timed out, TLS), not a status the instance sent.
+		return fmt.Sprintf("coupa: %s: no answer from the instance (transport error): %s", where, e.Reason)
+	}
 	msg := fmt.Sprintf("coupa: %s: HTTP %d (%s): %s", where, e.Status, ct, e.Reason)
 	if e.Snippet != "" {
 		msg += fmt.Sprintf("; body starts %q", e.Snippet)

@@ -110,10 +110,12 @@ func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
 	}
 }
 
-// TestRunWithBadCredentialsIsNotReady: every pass fails (Coupa refuses the
-// client secret). /healthz stays 200 (the process is alive), but /readyz
-// turns 503 after three failed passes, naming each table and the reason,
-// and /metrics counts the failed passes and auth failures. No secret shows.
+// TestRunWithBadCredentialsIsNotReady: the OAuth client's secret is rotated
+// in Coupa while run is live, so every pass fails from then on. /healthz
+// stays 200 (the process is alive), but /readyz turns 503 after three failed
+// passes, naming each table and the reason, and /metrics counts the failed
+// passes and auth failures. No secret shows. (With bad credentials from the
+// start, run fails its startup checks instead: TestStartupChecks.)
 func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 10, "suppliers": 10}})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -134,10 +136,10 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	const secret = "not-the-secret-0451"
+	const secret = "rotated-secret-0451"
 	cmd := RunCmd{
 		Flags: Flags{
-			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: secret,
+			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
 				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
 			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
 				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
@@ -161,9 +163,20 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		if code, _ := get("/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sim.RotateSecret(coupatest.DefaultClientID, secret)
+	sim.ExpireTokens()
+	for {
 		code, body := get("/readyz")
 		if code == 503 && strings.Contains(body, "suppliers: the last") && strings.Contains(body, "users: the last") {
-			if !strings.Contains(body, "COUPA_CLIENT_SECRET") || strings.Contains(body, secret) {
+			if !strings.Contains(body, "COUPA_CLIENT_SECRET") || strings.Contains(body, coupatest.DefaultClientSecret) {
 				t.Errorf("/readyz does not point at the credentials, or shows the secret:\n%s", body)
 			}
 			break
@@ -182,7 +195,7 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(metrics, secret) {
+	if strings.Contains(metrics, coupatest.DefaultClientSecret) {
 		t.Error("/metrics shows the secret")
 	}
 	stop()

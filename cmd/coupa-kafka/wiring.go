@@ -56,6 +56,9 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	tables, _ := f.tables()
+	if err := preflight(ctx, f, kopts, rc, client, tables[0]); err != nil {
+		return nil, err
+	}
 	prod, err := producer.New(ctx, producer.Config{
 		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
 		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic,

@@ -171,3 +171,20 @@ func (s *Server) SetNoObjectScopes(on bool) {
 	s.auth.noScope = on
 	s.auth.mu.Unlock()
 }
+
+// RotateSecret gives the OAuth client id a new secret, as an administrator
+// does in Coupa's setup: a deployment still using the old one is refused
+// (invalid_client) at its next token request. Tokens already issued stay
+// valid until they expire (ExpireTokens ends them at once). It reports
+// whether the client exists.
+func (s *Server) RotateSecret(id, secret string) bool {
+	a := s.auth
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.clients[id]
+	if ok {
+		c.Secret = secret
+		a.clients[id] = c
+	}
+	return ok
+}
