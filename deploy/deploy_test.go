@@ -17,9 +17,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite connect/jdbc-postgres/*.json from ../schemas/avsc")
@@ -724,6 +727,10 @@ func jdbcColumnsFor(table string) (jdbcColumns, error) {
 		k, _, err := set.kind(fm["type"])
 		if err != nil {
 			return out, fmt.Errorf("%s.%s: %v", table, name, err)
+		}
+		if k == "scalar" && slices.Contains(schemas.Credentials[table], name) {
+			out.skipped = append(out.skipped, name+" (a credential: coupa-kafka never publishes it)")
+			continue
 		}
 		if k == "scalar" {
 			seen[name] = true

@@ -122,7 +122,7 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 	ok := true
 	for _, tb := range w.tables {
 		truth := w.sim.Truth(tb.Name)
-		schema, err := schemas.Load(tb.Name)
+		schema, err := schemas.Published(tb.Name, nil)
 		if err != nil {
 			w.t.Fatal(err)
 		}

@@ -170,7 +170,7 @@ func (w *world) assertTruth(ctx context.Context) {
 	w.t.Helper()
 	ids := map[int]bool{}
 	for _, tb := range w.tables {
-		schema, err := schemas.Load(tb.Name)
+		schema, err := schemas.Published(tb.Name, nil)
 		if err != nil {
 			w.t.Fatal(err)
 		}

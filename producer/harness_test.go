@@ -111,7 +111,7 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 func (h *harness) assertTruth(ctx context.Context) {
 	h.t.Helper()
 	for _, tb := range h.tables {
-		schema, err := schemas.Load(tb.Name)
+		schema, err := schemas.Published(tb.Name, nil)
 		if err != nil {
 			h.t.Fatal(err)
 		}

@@ -69,6 +69,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
+	// Redaction is what each table's sensitive fields become before they
+	// reach Kafka (see schemas.Redaction). A table without an entry gets
+	// schemas.DefaultRedaction; credentials are excluded in every case.
+	Redaction map[string]schemas.Redaction
 
 	// testHook, when set, runs at each step of a transaction; an error makes
 	// the step fail as if the process died there.
@@ -131,6 +135,14 @@ func (c *Config) defaults() error {
 	return errors.Join(errs...)
 }
 
+// redaction is the table's configured redaction, nil for the default.
+func (c *Config) redaction(table string) *schemas.Redaction {
+	if r, ok := c.Redaction[table]; ok {
+		return &r
+	}
+	return nil
+}
+
 // Producer syncs the configured tables of one Coupa instance.
 type Producer struct {
 	cfg    Config
@@ -180,7 +192,7 @@ func (p *Producer) prepareTopics(ctx context.Context) error {
 }
 
 func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync, error) {
-	schema, err := schemas.Load(t.Name)
+	schema, err := schemas.Published(t.Name, p.cfg.redaction(t.Name))
 	if err != nil {
 		return nil, err
 	}

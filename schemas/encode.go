@@ -28,6 +28,12 @@ func (t *Table) Append(dst, raw []byte) (out []byte, extra int, err error) {
 	}
 	defer t.pool.Put(st)
 	n := len(dst)
+	if t.redact != nil {
+		if st.redacted, err = t.redact.apply(st.redacted[:0], raw); err != nil {
+			return dst[:n], 0, fmt.Errorf("schemas: %s: %w", t.name, err)
+		}
+		raw = st.redacted
+	}
 	st.dst, st.extra = dst, 0
 	err = st.top(t.root, raw)
 	out, extra = st.dst, st.extra
@@ -40,11 +46,12 @@ func (t *Table) Append(dst, raw []byte) (out []byte, extra int, err error) {
 
 // encodeState is the reusable scratch of one conversion (pooled per Table).
 type encodeState struct {
-	dst    []byte
-	extra  int
-	levels []*levelScratch
-	tmp    []byte
-	order  []int
+	dst      []byte
+	redacted []byte // the record's JSON after redaction
+	extra    int
+	levels   []*levelScratch
+	tmp      []byte
+	order    []int
 }
 
 // levelScratch holds what one nesting level of records needs while its

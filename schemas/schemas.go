@@ -23,6 +23,7 @@ type Table struct {
 	schema avro.Schema
 	root   *recordPlan
 	pool   sync.Pool // *encodeState
+	redact *redactor // nil: the JSON is converted as it comes
 }
 
 var (
@@ -49,6 +50,22 @@ func Load(table string) (*Table, error) {
 	}
 	loaded[table] = t
 	return t, nil
+}
+
+// Published is the table as coupa-kafka publishes it: Load's schema with r
+// applied before every conversion, or DefaultRedaction when r is nil.
+// Everything that converts a Coupa record for Kafka, or checks a topic
+// against Coupa's truth, uses it.
+func Published(table string, r *Redaction) (*Table, error) {
+	t, err := Load(table)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		d := DefaultRedaction(table)
+		r = &d
+	}
+	return t.Redacted(*r)
 }
 
 // NewTable compiles a table from schema text. Load is what production code

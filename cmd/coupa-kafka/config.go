@@ -50,9 +50,10 @@ type LogFlags struct {
 
 // Flags are the settings shared by run, sync and cursors.
 type Flags struct {
-	CoupaFlags `embed:""`
-	KafkaFlags `embed:""`
-	LogFlags   `embed:""`
+	CoupaFlags     `embed:""`
+	RedactionFlags `embed:""`
+	KafkaFlags     `embed:""`
+	LogFlags       `embed:""`
 }
 
 // validate reports every configuration problem at once, so a user fixes
@@ -78,6 +79,8 @@ func (f *Flags) validate(needCoupa bool) error {
 		if f.Lookback < 0 {
 			errs = append(errs, errors.New("COUPA_LOOKBACK must not be negative"))
 		}
+		_, rerrs := f.redaction()
+		errs = append(errs, rerrs...)
 		if f.Parallelism < 1 || f.Parallelism > 64 {
 			errs = append(errs, fmt.Errorf("COUPA_PARALLELISM %d is outside [1, 64]", f.Parallelism))
 		}

@@ -224,3 +224,40 @@ func TestSASLMechanismAnyCaseAndOneProblem(t *testing.T) {
 		t.Errorf("unknown mechanism: %v", err)
 	}
 }
+
+// Redaction settings are checked with the rest of the configuration, each
+// mistake named in the one message, and the hash key never shown.
+func TestRedactionSettings(t *testing.T) {
+	f := Flags{
+		CoupaFlags: CoupaFlags{InstanceURL: "https://acme.coupahost.com", ClientID: "id", ClientSecret: "s", Tables: []string{"users", "suppliers"}, RateLimit: 15, Parallelism: 8},
+		RedactionFlags: RedactionFlags{
+			FieldExclude: []string{"users.email", "invoices.total", "nodot"},
+			FieldMask:    []string{"suppliers.no_such_field"},
+			FieldHash:    []string{"users.login"},
+		},
+		KafkaFlags: KafkaFlags{Brokers: []string{"b:9092"}, OffsetsTopic: "o", RegistryURL: "http://r"},
+	}
+	err := f.validate(true)
+	for _, want := range []string{`"invoices.total" names a table that is not synced`, `"nodot" is not table.field`, `no field "no_such_field"`, "needs a key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	f.RedactionFlags = RedactionFlags{FieldExclude: []string{"users.email"}, FieldHash: []string{"suppliers.tax_id"}, FieldHashKey: "hash-key-0451"}
+	if err := f.validate(true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.redaction()
+	if got := r["users"]; len(got.Exclude) != 1 || len(got.Mask) != 1 || got.Mask[0] != "pcard.number" {
+		t.Errorf("users: %+v, want email excluded and the default card mask", got)
+	}
+	if got := r["suppliers"]; len(got.Hash) != 1 || len(got.Mask) != 0 {
+		t.Errorf("suppliers: %+v, want tax_id hashed instead of the default mask", got)
+	}
+	f.FieldMask = []string{"none"}
+	f.FieldHash = nil
+	r, _ = f.redaction()
+	if len(r["users"].Mask)+len(r["suppliers"].Mask) != 0 {
+		t.Errorf("COUPA_FIELD_MASK_LIST=none still masks: %+v", r)
+	}
+}

@@ -56,6 +56,7 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	tables, _ := f.tables()
+	redaction, _ := f.redaction() // validated above
 	if err := preflight(ctx, f, kopts, rc, client, tables[0]); err != nil {
 		return nil, err
 	}
@@ -64,6 +65,7 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic,
 		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
 		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: log, Metrics: metrics,
+		Redaction: redaction,
 		ProducerOpts: func(table string) []kgo.Opt {
 			// franz-go client metrics per table producer, told apart by
 			// client_id; they unregister when a client closes.
