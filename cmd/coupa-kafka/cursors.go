@@ -21,7 +21,7 @@ import (
 // CursorsCmd is `coupa-kafka cursors`.
 type CursorsCmd struct {
 	List  CursorsListCmd  `cmd:"" help:"Show every stored cursor and its age."`
-	Reset CursorsResetCmd `cmd:"" help:"Move a table's cursor (a dry run unless --execute)."`
+	Reset CursorsResetCmd `cmd:"" help:"Move a table's cursor to --to-datetime D | --to-earliest (a dry run unless --execute)."`
 }
 
 // CursorsListCmd is `coupa-kafka cursors list`.
@@ -89,12 +89,12 @@ func printCursors(w io.Writer, cursors map[offsets.Key]offsets.Cursor, now time.
 type CursorsResetCmd struct {
 	KafkaFlags  `embed:""`
 	LogFlags    `embed:""`
-	InstanceURL string    `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance whose cursor to move." group:"Coupa"`
-	Table       string    `name:"table" required:"" help:"Table whose cursor to move."`
-	ToDatetime  time.Time `name:"to-datetime" help:"Move the cursor to this instant (RFC 3339): the next pass re-reads from there and publishes what the topic lacks." xor:"to" required:""`
-	ToEarliest  bool      `name:"to-earliest" help:"Move the cursor before every record: the next pass re-reads the whole table and republishes it." xor:"to" required:""`
-	FullRefresh bool      `name:"full-refresh" help:"Republish every record from the new position, not only what the topic lacks."`
-	Execute     bool      `name:"execute" help:"Write the new cursor. Without it, only the plan is printed."`
+	InstanceURL string  `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance whose cursor to move." group:"Coupa"`
+	Table       string  `name:"table" required:"" help:"Table whose cursor to move."`
+	ToDatetime  instant `name:"to-datetime" placeholder:"2025-01-01|RFC3339" help:"Move the cursor to this instant (a date, midnight UTC, or RFC 3339): the next pass re-reads from there and publishes what the topic lacks." xor:"to" required:""`
+	ToEarliest  bool    `name:"to-earliest" help:"Move the cursor before every record: the next pass re-reads the whole table and republishes it." xor:"to" required:""`
+	FullRefresh bool    `name:"full-refresh" help:"Republish every record from the new position, not only what the topic lacks."`
+	Execute     bool    `name:"execute" help:"Write the new cursor. Without it, only the plan is printed."`
 }
 
 // Run prints the plan and, with --execute, writes the new cursor with the
@@ -202,4 +202,29 @@ func writeCursor(ctx context.Context, opts []kgo.Opt, topic string, key offsets.
 		return fmt.Errorf("writing the cursor: its commit was not confirmed, so it may or may not have been written (run `coupa-kafka cursors list` to see): %w", err)
 	}
 	return nil
+}
+
+// Validate asks for one of the two alternatives (kong would show two
+// required flags as if both were needed).
+func (c *CursorsResetCmd) Validate() error {
+	if c.ToDatetime.IsZero() && !c.ToEarliest {
+		return errors.New("say where to move the cursor: --to-datetime D (a date or RFC 3339) or --to-earliest")
+	}
+	return nil
+}
+
+// instant is a command-line point in time: a date (2025-01-01, midnight
+// UTC) or an RFC 3339 datetime (2025-01-01T12:00:00Z).
+type instant struct{ time.Time }
+
+// UnmarshalText implements encoding.TextUnmarshaler (kong uses it).
+func (i *instant) UnmarshalText(b []byte) error {
+	s := string(b)
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			i.Time = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is neither a date (2025-01-01) nor an RFC 3339 datetime (2025-01-01T12:00:00Z)", s)
 }

@@ -98,7 +98,7 @@ func TestCursorsResetIsADryRunUnlessExecuted(t *testing.T) {
 	kf := KafkaFlags{Brokers: cluster.ListenAddrs(), OffsetsTopic: "coupa-offsets"}
 	logs := LogFlags{LogLevel: "error", LogFormat: "text"}
 	reset := CursorsResetCmd{KafkaFlags: kf, LogFlags: logs, InstanceURL: "acme.coupahost.com", Table: "invoices",
-		ToDatetime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+		ToDatetime: instant{time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	if err := reset.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestCursorsResetIsADryRunUnlessExecuted(t *testing.T) {
 	}
 	got, err = offsets.Load(ctx, "coupa-offsets", opts...)
 	c := got[offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}]
-	if err != nil || !c.UpdatedAt.Equal(reset.ToDatetime) || c.Mode != offsets.FullRefresh || c.Seq != 1 {
+	if err != nil || !c.UpdatedAt.Equal(reset.ToDatetime.Time) || c.Mode != offsets.FullRefresh || c.Seq != 1 {
 		t.Fatalf("after --execute: %+v (%v)", c, err)
 	}
 	var buf bytes.Buffer
@@ -259,5 +259,44 @@ func TestRedactionSettings(t *testing.T) {
 	r, _ = f.redaction()
 	if len(r["users"].Mask)+len(r["suppliers"].Mask) != 0 {
 		t.Errorf("COUPA_FIELD_MASK_LIST=none still masks: %+v", r)
+	}
+}
+
+func TestResetAcceptsDatesAndRFC3339(t *testing.T) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arg, want := range map[string]time.Time{
+		"2025-01-01":                time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
+		"2025-01-01T12:30:00+02:00": time.Date(2025, 1, 1, 10, 30, 0, 0, time.UTC),
+	} {
+		if _, err := parser.Parse([]string{"cursors", "reset", "--table", "invoices", "--to-datetime", arg}); err != nil {
+			t.Errorf("%s: %v", arg, err)
+			continue
+		}
+		if got := cli.Cursors.Reset.ToDatetime.Time; !got.Equal(want) {
+			t.Errorf("%s read as %v, want %v", arg, got, want)
+		}
+	}
+	if _, err := parser.Parse([]string{"cursors", "reset", "--table", "invoices", "--to-datetime", "yesterday"}); err == nil || !strings.Contains(err.Error(), "neither a date") {
+		t.Errorf("yesterday: %v", err)
+	}
+}
+
+func TestResetNeedsADestination(t *testing.T) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parser.Parse([]string{"cursors", "reset", "--table", "invoices"})
+	if err == nil || !strings.Contains(err.Error(), "--to-datetime D (a date or RFC 3339) or --to-earliest") {
+		t.Errorf("reset without a destination: %v", err)
+	}
+	_, err = parser.Parse([]string{"cursors", "reset", "--table", "invoices", "--to-earliest", "--to-datetime", "2025-01-01"})
+	if err == nil {
+		t.Error("both destinations were accepted")
 	}
 }
