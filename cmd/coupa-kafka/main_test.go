@@ -156,11 +156,7 @@ func TestKafkaSASL(t *testing.T) {
 // `demo --records=-5` used to panic in the simulator (makeslice); the CLI
 // refuses it with a message naming the flag.
 func TestDemoRefusesImpossibleSizes(t *testing.T) {
-	var cli CLI
-	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, parser := newParser(t)
 	for args, want := range map[string]string{
 		"demo --records=-5":      "--records -5",
 		"demo --records=0":       "--records 0",
@@ -263,11 +259,7 @@ func TestRedactionSettings(t *testing.T) {
 }
 
 func TestResetAcceptsDatesAndRFC3339(t *testing.T) {
-	var cli CLI
-	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli, parser := newParser(t)
 	for arg, want := range map[string]time.Time{
 		"2025-01-01":                time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 		"2025-01-01T12:30:00+02:00": time.Date(2025, 1, 1, 10, 30, 0, 0, time.UTC),
@@ -286,12 +278,8 @@ func TestResetAcceptsDatesAndRFC3339(t *testing.T) {
 }
 
 func TestResetNeedsADestination(t *testing.T) {
-	var cli CLI
-	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = parser.Parse([]string{"cursors", "reset", "--table", "invoices"})
+	_, parser := newParser(t)
+	_, err := parser.Parse([]string{"cursors", "reset", "--table", "invoices"})
 	if err == nil || !strings.Contains(err.Error(), "--to-datetime D (a date or RFC 3339) or --to-earliest") {
 		t.Errorf("reset without a destination: %v", err)
 	}
@@ -299,4 +287,15 @@ func TestResetNeedsADestination(t *testing.T) {
 	if err == nil {
 		t.Error("both destinations were accepted")
 	}
+}
+
+// newParser is the CLI's parser, failing the test instead of exiting.
+func newParser(t *testing.T) (*CLI, *kong.Kong) {
+	t.Helper()
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cli, parser
 }

@@ -2,16 +2,9 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
-
-	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 )
 
 // TestStartupChecks: with a dependency down or the credentials wrong, sync
@@ -20,26 +13,8 @@ import (
 func TestStartupChecks(t *testing.T) {
 	preflightTimeout = 3 * time.Second
 	defer func() { preflightTimeout = 20 * time.Second }()
-	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 10}})
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SSL_CERT_FILE", ca)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	reg := srfake.New()
-	defer reg.Close()
-	good := Flags{
-		CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-			Tables: []string{"users"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
-		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
-			Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
-		LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
-	}
+	_, good := localWorld(t, map[string]int{"users": 10})
+	good.Tables = []string{"users"}
 	for _, tc := range []struct {
 		name   string
 		mod    func(*Flags)

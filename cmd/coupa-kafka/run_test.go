@@ -22,50 +22,14 @@ import (
 // answer, the first pass publishes, and cancelling (what SIGTERM does) makes
 // Run return cleanly.
 func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
-	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 40, "suppliers": 40}})
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SSL_CERT_FILE", ca) // how a deployment trusts a private CA
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	reg := srfake.New()
-	defer reg.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-
-	cmd := RunCmd{
-		Flags: Flags{
-			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
-			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
-				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
-			LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
-		},
-		PollInterval: time.Hour,
-		HTTPAddr:     addr,
-	}
+	_, flags := localWorld(t, map[string]int{"users": 40, "suppliers": 40})
+	addr := freeAddr(t)
+	cmd := RunCmd{Flags: flags, PollInterval: time.Hour, HTTPAddr: addr}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Run(ctx) }()
 
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return httpGet(addr, path) }
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		code, body := get("/metrics")
@@ -117,50 +81,15 @@ func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
 // passes and auth failures. No secret shows. (With bad credentials from the
 // start, run fails its startup checks instead: TestStartupChecks.)
 func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
-	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: map[string]int{"users": 10, "suppliers": 10}})
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SSL_CERT_FILE", ca)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	reg := srfake.New()
-	defer reg.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	sim, flags := localWorld(t, map[string]int{"users": 10, "suppliers": 10})
+	addr := freeAddr(t)
 	const secret = "rotated-secret-0451"
-	cmd := RunCmd{
-		Flags: Flags{
-			CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-				Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
-			KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
-				Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
-			LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
-		},
-		PollInterval: 50 * time.Millisecond,
-		HTTPAddr:     addr,
-	}
+	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, HTTPAddr: addr}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Run(ctx) }()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return httpGet(addr, path) }
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if code, _ := get("/readyz"); code == 200 {
@@ -202,4 +131,52 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run after the signal: %v", err)
 	}
+}
+
+// localWorld is a simulated instance (trusted through SSL_CERT_FILE, as a
+// deployment trusts a private CA), kfake and srfake, and the flags of a
+// users+suppliers sync against them.
+func localWorld(t *testing.T, records map[string]int) (*coupatest.Server, Flags) {
+	t.Helper()
+	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: records})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", ca)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	return sim, Flags{
+		CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
+			Tables: []string{"users", "suppliers"}, RateLimit: 25, Lookback: time.Minute, Parallelism: 4},
+		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+			Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
+		LogFlags: LogFlags{LogLevel: "error", LogFormat: "json"},
+	}
+}
+
+// freeAddr is a loopback address nothing listens on yet.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
