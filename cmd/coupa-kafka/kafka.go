@@ -25,7 +25,7 @@ import (
 func (f *KafkaFlags) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(f.Brokers...),
-		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
+		kgo.WithLogger(quietKafka{kslog.New(log.With("component", "kafka"))}),
 	}
 	if f.TLS {
 		cfg, err := f.tlsConfig()
@@ -104,4 +104,18 @@ func pingKafka(ctx context.Context, opts []kgo.Opt) error {
 	}
 	defer cl.Close()
 	return cl.Ping(ctx)
+}
+
+// quietKafka logs franz-go's info lines at debug. franz-go narrates every
+// transaction at info (begin, flush, "ending transaction", "end transaction
+// response successfully received"), which buried the one line per table and
+// pass that a healthy run logs; its warnings and errors keep their level.
+type quietKafka struct{ kgo.Logger }
+
+// Log implements kgo.Logger.
+func (q quietKafka) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level == kgo.LogLevelInfo {
+		level = kgo.LogLevelDebug
+	}
+	q.Logger.Log(level, msg, keyvals...)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,14 +10,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestKafkaTLS connects to a kfake broker that requires mutual TLS with a
@@ -107,4 +111,41 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// At info, a transaction leaves no franz-go narration in the logs (begin,
+// "ending transaction", "end transaction response"); its warnings would.
+func TestKafkaInfoLinesAreDebug(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	for level, wantNarration := range map[slog.Level]bool{slog.LevelInfo: false, slog.LevelDebug: true} {
+		var logs bytes.Buffer
+		f := KafkaFlags{Brokers: cluster.ListenAddrs()}
+		opts, err := f.kafkaOpts(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: level})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := kgo.NewClient(append(opts, kgo.TransactionalID("tx-"+level.String()), kgo.DefaultProduceTopic("t"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+		if got := strings.Contains(logs.String(), "ending transaction"); got != wantNarration {
+			t.Errorf("at %s, franz-go's transaction narration logged: %v, want %v:\n%s", level, got, wantNarration, logs.String())
+		}
+	}
 }
