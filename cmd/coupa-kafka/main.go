@@ -64,19 +64,35 @@ type CLI struct {
 
 func main() {
 	var cli CLI
-	kctx := kong.Parse(&cli,
-		kong.Name("coupa-kafka"),
-		kong.Description("Copy Coupa spend data (invoices, purchase orders, requisitions, suppliers, contracts, expense reports, users, approvals) into log-compacted Kafka topics as Avro, exactly once."),
-		kong.UsageOnError(),
-		kong.Vars{"version": versionString(buildSettings()), "tables": tableNames()},
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	kctx, err := parse(&cli, os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coupa-kafka:", oneLine(err))
+		fmt.Fprintln(os.Stderr, "coupa-kafka: see 'coupa-kafka --help', or '<command> --help', for the flags and their environment variables")
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	err := kctx.Run()
+	err = kctx.Run()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "coupa-kafka:", oneLine(err))
 		os.Exit(1)
 	}
+}
+
+// parse reads the command line and the environment. A bad flag and a bad
+// environment variable are the same kind of mistake: both come back as an
+// error (main prints one line and exits 1, like a configuration error found
+// later), never as pages of usage.
+func parse(cli *CLI, args []string, opts ...kong.Option) (*kong.Context, error) {
+	parser, err := kong.New(cli, append([]kong.Option{
+		kong.Name("coupa-kafka"),
+		kong.Description("Copy Coupa spend data (invoices, purchase orders, requisitions, suppliers, contracts, expense reports, users, approvals) into log-compacted Kafka topics as Avro, exactly once."),
+		kong.Vars{"version": versionString(buildSettings()), "tables": tableNames()},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return parser.Parse(args)
 }

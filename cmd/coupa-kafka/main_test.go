@@ -299,3 +299,17 @@ func newParser(t *testing.T) (*CLI, *kong.Kong) {
 	}
 	return &cli, parser
 }
+
+// A value of the wrong type, given as a flag or as its environment
+// variable, is one short error (main exits 1 with it), not pages of usage.
+func TestBadValuesAreOneShortError(t *testing.T) {
+	var cli CLI
+	_, flagErr := parse(&cli, []string{"sync", "--rate-limit=abc"}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	t.Setenv("COUPA_RATE_LIMIT", "abc")
+	_, envErr := parse(&cli, []string{"sync"}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	for name, err := range map[string]error{"flag": flagErr, "environment variable": envErr} {
+		if err == nil || !strings.Contains(err.Error(), "rate-limit") || strings.Count(oneLine(err), "\n") > 0 || len(err.Error()) > 300 {
+			t.Errorf("bad %s: %v", name, err)
+		}
+	}
+}
