@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,6 +31,7 @@ type DemoCmd struct {
 	Fresh   bool   `name:"fresh" help:"Delete the demo's data first and start from nothing."`
 	Records int    `name:"records" default:"500" help:"Records per table in the simulated instance."`
 	Changes int    `name:"changes" default:"25" help:"Records the simulated instance updates or inserts before the sync, so a second demo has something new to publish."`
+	Serve   bool   `name:"serve" help:"After the sync, keep the embedded Kafka and schema registry up (until Ctrl-C) and print how to read the topics and cursors."`
 
 	out io.Writer // stdout unless a test sets it
 }
@@ -112,7 +114,33 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 		return nil, err
 	}
 	fmt.Fprintf(out, "done in %s: %d Coupa requests\n\n", time.Since(start).Round(time.Millisecond), a.client.Stats().Total())
-	return results, c.summary(ctx, out, a, results)
+	if err := c.summary(ctx, out, a, results); err != nil {
+		return results, err
+	}
+	if c.Serve {
+		serve(ctx, out, cluster.ListenAddrs(), reg.URL())
+	}
+	return results, nil
+}
+
+// serve prints how to look at what landed, with the embedded services'
+// addresses, and keeps them up until ctx ends (Ctrl-C).
+func serve(ctx context.Context, out io.Writer, brokers []string, registry string) {
+	b := strings.Join(brokers, ",")
+	fmt.Fprintf(out, `
+Serving the embedded Kafka and schema registry until Ctrl-C:
+  KAFKA_BROKERS=%[1]s
+  SCHEMA_REGISTRY_URL=%[2]s
+
+The cursors:
+  KAFKA_BROKERS=%[1]s go run ./cmd/coupa-kafka cursors list
+Read a topic (kcat decodes Confluent Avro through the registry):
+  kcat -b %[1]s -t coupa.invoices -C -e -X isolation.level=read_committed -s value=avro -r %[2]s
+Or with Python (pip install confluent-kafka fastavro httpx authlib attrs cachetools):
+  python3 -c "from confluent_kafka import Consumer; from confluent_kafka.schema_registry import SchemaRegistryClient; from confluent_kafka.schema_registry.avro import AvroDeserializer; d=AvroDeserializer(SchemaRegistryClient({'url':'%[2]s'})); c=Consumer({'bootstrap.servers':'%[1]s','group.id':'demo','auto.offset.reset':'earliest','isolation.level':'read_committed'}); c.subscribe(['coupa.invoices']); m=c.poll(10); print(d(m.value(), None))"
+`, b, registry)
+	<-ctx.Done()
+	fmt.Fprintln(out, "stopped serving")
 }
 
 func (c *DemoCmd) dataDir() (string, error) {
@@ -152,6 +180,8 @@ func (c *DemoCmd) changeInstance(sim *coupatest.Server) {
 
 func (c *DemoCmd) summary(ctx context.Context, out io.Writer, a *app, results []producer.PassResult) error {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(out, "PUBLISHED NOW: records this run published. IN TOPIC: committed records in the topic from every run,")
+	fmt.Fprintln(out, "one per version of a record (compaction later keeps the last per id).")
 	fmt.Fprintln(tw, "TABLE\tTOPIC\tPUBLISHED NOW\tIN TOPIC\tCURSOR (updated_at, id)")
 	var sample []byte
 	var sampleTable string
@@ -199,16 +229,91 @@ func printSample(out io.Writer, table string, value []byte) error {
 	if err != nil {
 		return err
 	}
+	// ToJSON gives Coupa's keys; a consumer sees the Avro field names
+	// (Coupa's keys with '-' as '_'), so show those.
+	var v any
+	if err := json.Unmarshal(js, &v); err != nil {
+		return err
+	}
+	js, err = idFirstJSON(avroNames(v))
+	if err != nil {
+		return err
+	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, js, "  ", "  "); err != nil {
 		return err
 	}
 	lines := strings.Split(pretty.String(), "\n")
-	fmt.Fprintf(out, "\nA sample %s record, decoded from Avro (%d bytes on the wire; first lines):\n  ", table, len(value))
+	fmt.Fprintf(out, "\nA sample %s record as a consumer decodes it from Avro (%d bytes on the wire; first lines):\n  ", table, len(value))
 	const show = 24
 	if len(lines) > show {
 		lines = append(lines[:show], "  ... ("+fmt.Sprint(len(lines)-show)+" more lines)")
 	}
 	fmt.Fprintln(out, strings.Join(lines, "\n"))
 	return nil
+}
+
+// avroNames renames the keys of decoded Coupa JSON to Avro field names.
+func avroNames(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[strings.ReplaceAll(k, "-", "_")] = avroNames(e)
+		}
+		return out
+	case []any:
+		for i, e := range v {
+			v[i] = avroNames(e)
+		}
+	}
+	return v
+}
+
+// idFirstJSON writes a record with id, created_at and updated_at first and
+// the other fields sorted, without HTML escaping (a person reads it).
+func idFirstJSON(v any) ([]byte, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return json.Marshal(v)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	rank := func(k string) int {
+		switch k {
+		case "id":
+			return 0
+		case "created_at":
+			return 1
+		case "updated_at":
+			return 2
+		}
+		return 3
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(k); err != nil {
+			return nil, err
+		}
+		buf.WriteByte(':')
+		if err := enc.Encode(m[k]); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }

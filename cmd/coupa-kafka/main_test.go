@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
@@ -311,5 +314,68 @@ func TestBadValuesAreOneShortError(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "rate-limit") || strings.Count(oneLine(err), "\n") > 0 || len(err.Error()) > 300 {
 			t.Errorf("bad %s: %v", name, err)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// demo --serve keeps the embedded Kafka up after the sync and prints the
+// commands to look at it, with addresses that answer; Ctrl-C ends it. The
+// sample record shows the Avro field names a consumer sees.
+func TestDemoServes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out lockedBuffer
+	demo := DemoCmd{DataDir: t.TempDir(), Records: 20, Changes: 2, Serve: true, out: &out}
+	serveCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := demo.run(serveCtx)
+		done <- err
+	}()
+	re := regexp.MustCompile(`(?m)^  KAFKA_BROKERS=(\S+)$`)
+	for !strings.Contains(out.String(), "cursors list") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended before serving: %v\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	m := re.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no KAFKA_BROKERS line:\n%s", out.String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(m[1], ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Ping(ctx); err != nil {
+		t.Errorf("the printed broker %s does not answer while serving: %v", m[1], err)
+	}
+	for _, want := range []string{`"created_at"`, "kcat -b", "SCHEMA_REGISTRY_URL=http://", "IN TOPIC: committed records"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %s", want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("demo after Ctrl-C: %v", err)
 	}
 }
