@@ -60,6 +60,7 @@ type CLI struct {
 	Sync    SyncCmd    `cmd:"" help:"One pass: bring every selected table up to date with the instance as of now, then exit."`
 	Demo    DemoCmd    `cmd:"" help:"No setup: an embedded Kafka, schema registry and simulated Coupa instance, a full sync, and a summary."`
 	Cursors CursorsCmd `cmd:"" help:"Show or change stored cursors."`
+	Status  StatusCmd  `cmd:"" help:"One line per table: cursor, lag, last pass, stopped or failing (from Kafka and a running 'run')."`
 }
 
 func main() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -179,4 +180,52 @@ func httpGet(addr, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestStatus: against a live run, status shows each table's cursor, lag,
+// last pass and state; when passes start failing, it says so with the
+// reason; without a run it shows the cursors from Kafka alone.
+func TestStatus(t *testing.T) {
+	sim, flags := localWorld(t, map[string]int{"users": 10, "suppliers": 10})
+	addr := freeAddr(t)
+	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, HTTPAddr: addr}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	status := func(runURL string) string {
+		var out bytes.Buffer
+		s := StatusCmd{KafkaFlags: flags.KafkaFlags, LogFlags: flags.LogFlags, RunURL: runURL, out: &out}
+		if err := s.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	waitFor := func(runURL string, want ...string) string {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			got := status(runURL)
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(got, w)
+			}
+			if ok {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status never showed %q:\n%s", want, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	healthy := waitFor("http://"+addr, "127.0.0.1  suppliers", "127.0.0.1  users", "syncing", "live figures from the run")
+	t.Log("\n" + healthy)
+	sim.RotateSecret(coupatest.DefaultClientID, "rotated-0451")
+	sim.ExpireTokens()
+	failing := waitFor("http://"+addr, "FAILING: the last", "COUPA_CLIENT_SECRET")
+	t.Log("\n" + failing)
+	if got := status(""); !strings.Contains(got, "users") || !strings.Contains(got, "no run consulted") || strings.Contains(got, "syncing") {
+		t.Errorf("status without a run:\n%s", got)
+	}
 }
