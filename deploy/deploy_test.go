@@ -265,6 +265,7 @@ func TestHelmChartRendersEssentials(t *testing.T) {
 func TestHelmChartExistingSecret(t *testing.T) {
 	helm := helmBinary(t)
 	rendered, err := helmTemplate(t, helm,
+		"--set", "image.repository=registry.example.com/coupa-kafka",
 		"--set", "coupa.instanceUrl=https://acme.coupahost.com",
 		"--set", "kafka.brokers[0]=b-1.kafka:9092",
 		"--set", "schemaRegistry.url=http://sr:8081",
@@ -300,6 +301,7 @@ func TestHelmChartRefusesIncompleteValues(t *testing.T) {
 	for _, tc := range []struct {
 		set, msg string
 	}{
+		{"image.repository=", "image.repository is required: no coupa-kafka image is published"},
 		{"coupa.instanceUrl=", "coupa.instanceUrl is required"},
 		{"kafka.brokers=null", "kafka.brokers is required"},
 		{"schemaRegistry.url=", "schemaRegistry.url is required"},

@@ -60,6 +60,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Fails the render with a clear message when a required value is missing or wrong. */}}
 {{- define "coupa-kafka.validate" -}}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is required: no coupa-kafka image is published; build it (docker build -t REGISTRY/coupa-kafka:TAG . in the repository root, see deploy/README.md), push it, and set image.repository" }}
+{{- end }}
 {{- if not .Values.coupa.instanceUrl }}
 {{- fail "coupa.instanceUrl is required (COUPA_INSTANCE_URL), e.g. https://acme.coupahost.com" }}
 {{- end }}
