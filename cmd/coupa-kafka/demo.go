@@ -109,7 +109,9 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	defer a.prod.Close()
 	fmt.Fprintln(out, "syncing 8 tables (budget 25 requests/s, shared) ...")
 	start := time.Now()
+	stopProgress := progressLines(out, a.metrics, 5*time.Second)
 	results, err := a.prod.Sync(ctx)
+	stopProgress()
 	if err != nil {
 		return nil, err
 	}
@@ -316,4 +318,41 @@ func idFirstJSON(v any) ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// progressLines prints the records published so far every interval (a
+// large --records takes minutes), until the returned stop is called.
+func progressLines(out io.Writer, m *producer.Metrics, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		start := time.Now()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				n := publishedSoFar(m)
+				fmt.Fprintf(out, "  ... %d records published (%.0f/s)\n", n, float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// publishedSoFar sums coupa_kafka_records_published_total over the tables.
+func publishedSoFar(m *producer.Metrics) int {
+	mfs, _ := m.Registry.Gather()
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "coupa_kafka_records_published_total" {
+			for _, c := range mf.GetMetric() {
+				total += c.GetCounter().GetValue()
+			}
+		}
+	}
+	return int(total)
 }

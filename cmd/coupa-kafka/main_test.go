@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
+	"github.com/coupa-kafka/coupa-kafka/producer"
 )
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
@@ -377,5 +378,17 @@ func TestDemoServes(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("demo after Ctrl-C: %v", err)
+	}
+}
+
+// A long demo shows progress: lines with the records published so far.
+func TestDemoProgressLines(t *testing.T) {
+	m := producer.NewMetrics()
+	var out lockedBuffer
+	stop := progressLines(&out, m, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if !strings.Contains(out.String(), "records published (") {
+		t.Errorf("no progress line:\n%s", out.String())
 	}
 }
