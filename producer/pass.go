@@ -3,19 +3,11 @@ package producer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
-	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 // pass brings the table up to date with the instance as of the pass's start.
@@ -167,118 +159,6 @@ type passState struct {
 	requests  int
 }
 
-// probeFirst reads the instance clock and the first slice boundary in one
-// request: the updated_at of the record SliceRecords places after start.
-func (ts *tableSync) probeFirst(ctx context.Context, start position) (bound, boundary time.Time, err error) {
-	page, err := ts.cfg.Coupa.List(ctx, ts.table, probeQuery(start, time.Time{}, ts.cfg.SliceRecords))
-	if err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("table %s: reading the instance clock: %w", ts.table.Name, err)
-	}
-	if page.Date.IsZero() {
-		return time.Time{}, time.Time{}, fmt.Errorf("table %s: the instance sent no Date header; its clock is needed to bound a pass safely", ts.table.Name)
-	}
-	bound = page.Date.Add(-time.Second)
-	if len(page.Records) > 0 && page.Records[0].UpdatedAt.After(start.at) && !page.Records[0].UpdatedAt.After(bound) {
-		boundary = page.Records[0].UpdatedAt
-	}
-	return bound, boundary, nil
-}
-
-// probeQuery asks for the record at rank offset from start in updated_at
-// order. Deep offsets are unsafe for reading data from a changing set, but a
-// boundary only needs to be roughly right: any boundary is correct.
-func probeQuery(start position, bound time.Time, offset int) coupa.Query {
-	q := coupa.Query{OrderBy: "updated_at", Limit: 1, Offset: offset, Fields: `["id","updated-at"]`}
-	if !start.at.IsZero() {
-		q.Filters = append(q.Filters, coupa.Filter{Attr: "updated_at", Op: coupa.GtOrEq, Value: coupa.FormatTime(start.at)})
-	}
-	if !bound.IsZero() {
-		q.Filters = append(q.Filters, coupa.Filter{Attr: "updated_at", Op: coupa.LtOrEq, Value: coupa.FormatTime(bound)})
-	}
-	return q
-}
-
-// generate cuts [start, bound] into slices and hands them out in order.
-// Boundaries are probed in waves of Parallelism concurrent requests.
-func (ps *passState) generate(ctx context.Context, out chan<- *slice, start position, bound, first time.Time) error {
-	from := start
-	emit := func(to time.Time) error {
-		wb := bound
-		if !to.IsZero() {
-			wb = to.Add(-time.Second)
-		}
-		s := &slice{w: &walk{list: ps.ts.cfg.Coupa, table: ps.ts.table, bound: wb, pos: from}, committed: from}
-		ps.mu.Lock()
-		ps.slices = append(ps.slices, s)
-		ps.mu.Unlock()
-		select {
-		case out <- s:
-			from = position{at: to}
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	if first.IsZero() || ps.ts.cursor.Mode == offsets.FullRefresh {
-		return emit(time.Time{})
-	}
-	if err := emit(first); err != nil {
-		return err
-	}
-	for k := 2; ; k += ps.ts.cfg.Parallelism {
-		found, err := ps.probeWave(ctx, start, bound, k)
-		if err != nil {
-			return err
-		}
-		for _, b := range found {
-			if b.After(from.at) {
-				if err := emit(b); err != nil {
-					return err
-				}
-			}
-		}
-		if len(found) < ps.ts.cfg.Parallelism {
-			return emit(time.Time{})
-		}
-	}
-}
-
-// probeWave probes ranks k..k+Parallelism-1 (times SliceRecords) at once and
-// returns the boundaries found, in order, up to the first rank past the end.
-func (ps *passState) probeWave(ctx context.Context, start position, bound time.Time, k int) ([]time.Time, error) {
-	n := ps.ts.cfg.Parallelism
-	got := make([]time.Time, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			page, err := ps.ts.cfg.Coupa.List(ctx, ps.ts.table, probeQuery(start, bound, (k+i)*ps.ts.cfg.SliceRecords))
-			if err == nil && len(page.Records) > 0 {
-				got[i] = page.Records[0].UpdatedAt
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	ps.mu.Lock()
-	ps.requests += n
-	ps.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("table %s: probing slice boundaries: %w", ps.ts.table.Name, err)
-	}
-	var out []time.Time
-	for _, t := range got {
-		if t.IsZero() {
-			break
-		}
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
-	return out, nil
-}
-
 // run walks one slice to its end, committing batch by batch.
 func (ps *passState) run(ctx context.Context, s *slice) error {
 	retry := ps.newCommitRetry()
@@ -304,47 +184,6 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 	s.reading.Store(0)
 	ps.mu.Unlock()
 	return nil
-}
-
-// commitRetry paces the retries of failed transactions of one slice (or of
-// the pass's final cursor).
-type commitRetry struct {
-	ps       *passState
-	backoff  *backoff.ExponentialBackOff
-	failures int
-}
-
-func (ps *passState) newCommitRetry() *commitRetry {
-	return &commitRetry{ps: ps, backoff: newRetryBackoff()}
-}
-
-func (r *commitRetry) reset() {
-	r.backoff.Reset()
-	r.failures = 0
-}
-
-// after decides what follows the failed transaction err: nil after waiting
-// the backoff, when it is worth trying again; otherwise the error that ends
-// the pass (a fence, a stopped table, shutdown, too many failures in a row).
-func (r *commitRetry) after(ctx context.Context, err error, what string, logArgs ...any) error {
-	var (
-		fenced *FencedError
-		dead   *crashed
-	)
-	ts := r.ps.ts
-	r.ps.mu.Lock() // settle, in another slice's commit, may set them
-	halted := ts.stopped != nil || ts.stale
-	r.ps.mu.Unlock()
-	if errors.As(err, &fenced) || errors.As(err, &dead) || halted || ctx.Err() != nil {
-		return err
-	}
-	ts.cfg.Metrics.aborted(ts.table.Name)
-	if r.failures++; r.failures >= ts.cfg.MaxCommitAttempts {
-		return fmt.Errorf("table %s: giving up after %d failed transactions: %w", ts.table.Name, r.failures, err)
-	}
-	wait := r.backoff.NextBackOff()
-	ts.log.Warn("transaction failed; "+what, append(logArgs, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())...)
-	return sleep(ctx, wait)
 }
 
 // collect walks until a batch is full, old enough, or the walk ends, and
@@ -374,19 +213,6 @@ func (ps *passState) collect(ctx context.Context, w *walk) ([]pending, error) {
 		}
 	}
 	return batch, nil
-}
-
-// convert turns a Coupa record into its Kafka value.
-func (ts *tableSync) convert(r coupa.Record) (pending, error) {
-	v := schemas.AppendHeader(make([]byte, 0, len(r.Raw)/2), ts.schemaID)
-	v, extra, err := ts.schema.Append(v, r.Raw)
-	if err != nil {
-		// The client only hands over objects with an id and a valid
-		// updated-at, which the converter always accepts: this is a bug, and
-		// skipping the record would lose it.
-		return pending{}, fmt.Errorf("table %s: converting record %d: %w", ts.table.Name, r.ID, err)
-	}
-	return pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}, nil
 }
 
 // commit publishes what batch holds that is not published yet, with the
@@ -492,83 +318,4 @@ func (ps *passState) closeOnce(ctx context.Context) error {
 	}
 	ps.ts.committed(nil, written)
 	return nil
-}
-
-// shouldPublish: in a full refresh, everything past the cursor; otherwise
-// every version not already published with the same content (the lookback
-// re-reads some; parallel slices may have published ahead of the cursor).
-func (ts *tableSync) shouldPublish(p pending) bool {
-	if ts.cursor.Mode == offsets.FullRefresh {
-		return !ts.cursor.Covers(p.updatedAt, p.id)
-	}
-	return !ts.seen.has(p.id, p.updatedAt, p.hash)
-}
-
-// publish commits recs with the cursor next in one transaction and returns
-// the cursor as written. A commit whose answer was lost is settled before
-// publish returns (see settle): nil means the batch is committed, an error
-// that it is not (or that the table must stop).
-func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) (offsets.Cursor, error) {
-	next.Published = ts.cursor.Published + int64(len(recs))
-	next.CommittedAt = time.Now().UTC()
-	next.Seq = ts.cursor.Seq + 1
-	out := make([]*kgo.Record, 0, len(recs)+1)
-	extra := 0
-	for _, r := range recs {
-		extra += r.extra
-		out = append(out, &kgo.Record{
-			Topic:     ts.topic,
-			Key:       strconv.AppendInt(nil, r.id, 10),
-			Value:     r.value,
-			Timestamp: r.updatedAt,
-		})
-	}
-	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
-	if err != nil {
-		return offsets.Cursor{}, err
-	}
-	out = append(out, cur)
-	if err := ts.transact(ctx, out); err != nil {
-		var doubt *InDoubtError
-		if !errors.As(err, &doubt) {
-			return offsets.Cursor{}, err
-		}
-		if err := ts.settle(ctx, next, doubt); err != nil {
-			return offsets.Cursor{}, err
-		}
-	}
-	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
-	return next, nil
-}
-
-// transact runs one transaction of out. A commit may finish after ctx ends
-// (graceful shutdown), but not hang: CommitTimeout bounds it.
-func (ts *tableSync) transact(ctx context.Context, out []*kgo.Record) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ts.cfg.CommitTimeout)
-	defer cancel()
-	hook := func(step string) error {
-		if ts.cfg.testHook != nil {
-			return ts.cfg.testHook(ts.table.Name, step)
-		}
-		return nil
-	}
-	if ts.txn.cl == nil {
-		if err := ts.txn.connect(cctx); err != nil {
-			return err
-		}
-	}
-	return ts.txn.commit(cctx, out, hook)
-}
-
-// committed moves the in-memory state after a successful commit of recs
-// that wrote the cursor written.
-func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
-	ts.cursor = written
-	for _, r := range recs {
-		ts.seen.add(r.id, r.updatedAt, r.hash)
-	}
-	if !written.UpdatedAt.IsZero() {
-		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
-	}
-	ts.cfg.Metrics.cursor(ts.table.Name, written.UpdatedAt)
 }

@@ -27,6 +27,15 @@ type Registrar interface {
 	Register(ctx context.Context, subject string, t *schemas.Table) (int, error)
 }
 
+// The defaults the CLI shows and the library applies, defined once.
+const (
+	// DefaultLookback is the lookback window: writes that become visible
+	// up to this late are still published.
+	DefaultLookback = 5 * time.Minute
+	// DefaultParallelism is how many slices of a backfill are read at once.
+	DefaultParallelism = 8
+)
+
 // Config configures a Producer. Zero values take the documented defaults.
 type Config struct {
 	// Coupa lists the tables; one client for all tables shares one budget.
@@ -47,15 +56,17 @@ type Config struct {
 	OffsetsTopic string
 	Topics       TopicSettings
 	// Lookback is the recent window every incremental pass re-reads for
-	// late-visible writes. Default 5 minutes; 0 is allowed.
+	// late-visible writes. Zero means none, which misses any write that
+	// becomes visible after a pass went past its updated_at: set
+	// DefaultLookback unless you know better (the CLI does).
 	Lookback time.Duration
 	// BatchRecords and BatchLinger bound one transaction. Defaults 1000
 	// records and 2 s.
 	BatchRecords int
 	BatchLinger  time.Duration
 	// Parallelism is how many slices of one table's pass are walked at once
-	// (each keeps one request in flight). Default 8: with Coupa's ~200 ms
-	// latency, 5 in flight already use 25 requests/s.
+	// (each keeps one request in flight). Default DefaultParallelism: with
+	// Coupa's ~200 ms latency, 5 in flight already use 25 requests/s.
 	Parallelism int
 	// SliceRecords is the size of a slice in records. Default 2500 (50 pages).
 	SliceRecords int
@@ -112,7 +123,7 @@ func (c *Config) defaults() error {
 		c.BatchLinger = 2 * time.Second
 	}
 	if c.Parallelism <= 0 {
-		c.Parallelism = 8
+		c.Parallelism = DefaultParallelism
 	}
 	if c.SliceRecords <= 0 {
 		c.SliceRecords = 2500
@@ -221,65 +232,6 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, txn: txn,
 		log: p.cfg.Logger.With("table", t.Name), seen: newSeen(),
 	}, nil
-}
-
-func (p *Producer) restore(ctx context.Context) error {
-	cursors, err := offsets.Load(ctx, p.cfg.OffsetsTopic, p.cfg.Kafka...)
-	if err != nil {
-		return fmt.Errorf("restoring cursors: %w", err)
-	}
-	for _, ts := range p.tables {
-		if ts.stopped != nil {
-			ts.log.Error("stopped", "error", ts.stopped.Error())
-			continue
-		}
-		if err := ts.restore(ctx, cursors[ts.key]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// restore sets the table's state from what Kafka holds: its committed cursor
-// and every version published from the lookback window on, also beyond the
-// cursor (parallel slices commit ahead of it). A zero cursor with a
-// populated topic (a crash early in a first backfill) reads it all. The
-// producer must own the transactional id already, so nothing can still be
-// committed behind what this reads.
-func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
-	ts.cursor = cursor
-	if ts.cursor.Mode == "" {
-		ts.cursor.Mode = offsets.Incremental
-	}
-	ts.cfg.Metrics.cursor(ts.table.Name, ts.cursor.UpdatedAt)
-	var from time.Time
-	if !ts.cursor.IsZero() {
-		from = ts.cursor.UpdatedAt.Add(-ts.cfg.Lookback)
-	}
-	ts.seen = newSeen()
-	if err := ts.seen.restore(ctx, ts.topic, from, ts.cfg.Kafka); err != nil {
-		return fmt.Errorf("table %s: restoring recently published versions: %w", ts.table.Name, err)
-	}
-	ts.log.Info("restored", "cursor", ts.cursor.String(), "mode", ts.cursor.Mode, "recent_versions", ts.seen.len())
-	return nil
-}
-
-// reload re-initialises the producer (ending whatever transaction it left)
-// and restores the table's state from Kafka, as a restart would: after a
-// commit in doubt that could not be settled.
-func (ts *tableSync) reload(ctx context.Context) error {
-	if err := ts.txn.reset(ctx); err != nil {
-		return err
-	}
-	cursors, err := offsets.LoadSettled(ctx, ts.cfg.OffsetsTopic, ts.cfg.Kafka...)
-	if err != nil {
-		return fmt.Errorf("table %s: reloading its cursor: %w", ts.table.Name, err)
-	}
-	if err := ts.restore(ctx, cursors[ts.key]); err != nil {
-		return err
-	}
-	ts.stale = false
-	return nil
 }
 
 // Sync runs one pass of every table concurrently (they share the Coupa

@@ -18,8 +18,8 @@ type CoupaFlags struct {
 	ClientSecret string        `name:"client-secret" env:"COUPA_CLIENT_SECRET" help:"OAuth2/OIDC client secret (never logged). Prefer the environment variable." group:"Coupa"`
 	Tables       []string      `name:"tables" env:"COUPA_TABLES" default:"${tables}" help:"Tables to sync (comma list)." group:"Coupa"`
 	RateLimit    float64       `name:"rate-limit" env:"COUPA_RATE_LIMIT" default:"15" help:"Request budget per second for all tables together (Coupa allows 25 per instance, shared with other integrations)." group:"Coupa"`
-	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"5m" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
-	Parallelism  int           `name:"parallelism" env:"COUPA_PARALLELISM" default:"8" help:"Time slices of one table's backfill read at once (each keeps one request in flight; all share the rate limit)." group:"Coupa"`
+	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"${default_lookback}" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
+	Parallelism  int           `name:"parallelism" env:"COUPA_PARALLELISM" default:"${default_parallelism}" help:"Time slices of one table's backfill read at once (each keeps one request in flight; all share the rate limit)." group:"Coupa"`
 }
 
 // KafkaFlags connect to Kafka and the schema registry.

@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/coupa-kafka/coupa-kafka/producer"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3". A
@@ -49,6 +52,17 @@ func buildSettings() []debug.BuildSetting {
 		return info.Settings
 	}
 	return nil
+}
+
+// kongVars are the values the flags' defaults and help refer to: the
+// producer's defaults, defined there once.
+func kongVars() kong.Vars {
+	return kong.Vars{
+		"version":             versionString(buildSettings()),
+		"tables":              tableNames(),
+		"default_lookback":    producer.DefaultLookback.String(),
+		"default_parallelism": strconv.Itoa(producer.DefaultParallelism),
+	}
 }
 
 // CLI is the whole command line; every flag also reads the environment
@@ -89,7 +103,7 @@ func parse(cli *CLI, args []string, opts ...kong.Option) (*kong.Context, error) 
 	parser, err := kong.New(cli, append([]kong.Option{
 		kong.Name("coupa-kafka"),
 		kong.Description("Copy Coupa spend data (invoices, purchase orders, requisitions, suppliers, contracts, expense reports, users, approvals) into log-compacted Kafka topics as Avro, exactly once."),
-		kong.Vars{"version": versionString(buildSettings()), "tables": tableNames()},
+		kongVars(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	}, opts...)...)
 	if err != nil {

@@ -297,7 +297,7 @@ func TestResetNeedsADestination(t *testing.T) {
 func newParser(t *testing.T) (*CLI, *kong.Kong) {
 	t.Helper()
 	var cli CLI
-	parser, err := kong.New(&cli, kong.Vars{"version": version, "tables": tableNames()}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	parser, err := kong.New(&cli, kongVars(), kong.Exit(func(int) { t.Fatal("kong exited") }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,107 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/offsets"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
+)
+
+// convert turns a Coupa record into its Kafka value.
+func (ts *tableSync) convert(r coupa.Record) (pending, error) {
+	v := schemas.AppendHeader(make([]byte, 0, len(r.Raw)/2), ts.schemaID)
+	v, extra, err := ts.schema.Append(v, r.Raw)
+	if err != nil {
+		// The client only hands over objects with an id and a valid
+		// updated-at, which the converter always accepts: this is a bug, and
+		// skipping the record would lose it.
+		return pending{}, fmt.Errorf("table %s: converting record %d: %w", ts.table.Name, r.ID, err)
+	}
+	return pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}, nil
+}
+
+// shouldPublish: in a full refresh, everything past the cursor; otherwise
+// every version not already published with the same content (the lookback
+// re-reads some; parallel slices may have published ahead of the cursor).
+func (ts *tableSync) shouldPublish(p pending) bool {
+	if ts.cursor.Mode == offsets.FullRefresh {
+		return !ts.cursor.Covers(p.updatedAt, p.id)
+	}
+	return !ts.seen.has(p.id, p.updatedAt, p.hash)
+}
+
+// publish commits recs with the cursor next in one transaction and returns
+// the cursor as written. A commit whose answer was lost is settled before
+// publish returns (see settle): nil means the batch is committed, an error
+// that it is not (or that the table must stop).
+func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) (offsets.Cursor, error) {
+	next.Published = ts.cursor.Published + int64(len(recs))
+	next.CommittedAt = time.Now().UTC()
+	next.Seq = ts.cursor.Seq + 1
+	out := make([]*kgo.Record, 0, len(recs)+1)
+	extra := 0
+	for _, r := range recs {
+		extra += r.extra
+		out = append(out, &kgo.Record{
+			Topic:     ts.topic,
+			Key:       strconv.AppendInt(nil, r.id, 10),
+			Value:     r.value,
+			Timestamp: r.updatedAt,
+		})
+	}
+	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
+	if err != nil {
+		return offsets.Cursor{}, err
+	}
+	out = append(out, cur)
+	if err := ts.transact(ctx, out); err != nil {
+		var doubt *InDoubtError
+		if !errors.As(err, &doubt) {
+			return offsets.Cursor{}, err
+		}
+		if err := ts.settle(ctx, next, doubt); err != nil {
+			return offsets.Cursor{}, err
+		}
+	}
+	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
+	return next, nil
+}
+
+// transact runs one transaction of out. A commit may finish after ctx ends
+// (graceful shutdown), but not hang: CommitTimeout bounds it.
+func (ts *tableSync) transact(ctx context.Context, out []*kgo.Record) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ts.cfg.CommitTimeout)
+	defer cancel()
+	hook := func(step string) error {
+		if ts.cfg.testHook != nil {
+			return ts.cfg.testHook(ts.table.Name, step)
+		}
+		return nil
+	}
+	if ts.txn.cl == nil {
+		if err := ts.txn.connect(cctx); err != nil {
+			return err
+		}
+	}
+	return ts.txn.commit(cctx, out, hook)
+}
+
+// committed moves the in-memory state after a successful commit of recs
+// that wrote the cursor written.
+func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
+	ts.cursor = written
+	for _, r := range recs {
+		ts.seen.add(r.id, r.updatedAt, r.hash)
+	}
+	if !written.UpdatedAt.IsZero() {
+		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
+	}
+	ts.cfg.Metrics.cursor(ts.table.Name, written.UpdatedAt)
+}
