@@ -59,7 +59,7 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, tableTopics []string, o
 		if withData, err := topicsWithData(ctx, adm, existing); err != nil {
 			return err
 		} else if len(withData) > 0 {
-			problems = append(problems, fmt.Errorf("offsets topic %s does not exist, but %s already hold records: the cursors were lost (or COUPA_OFFSETS_TOPIC is wrong); refusing to start over silently. Point COUPA_OFFSETS_TOPIC at the right topic, or create %s (compacted) to re-sync every table from the beginning", offsetsTopic, strings.Join(withData, ", "), offsetsTopic))
+			problems = append(problems, fmt.Errorf("offsets topic %s does not exist, but %s already hold records: the cursors were lost (or the configured offsets topic is the wrong one); refusing to start over silently. Point the offsets topic setting at the right topic, or create %s (compacted) to re-sync every table from the beginning", offsetsTopic, strings.Join(withData, ", "), offsetsTopic))
 		}
 	}
 	if len(problems) > 0 {
