@@ -223,7 +223,7 @@ func (ps *passState) commit(ctx context.Context, s *slice, batch []pending) erro
 	ts := ps.ts
 	var recs []pending
 	for _, p := range batch {
-		if ts.shouldPublish(p) && p.fetched >= ps.fetched[p.id] {
+		if ok, _ := publishRule(ts.versionFacts(p, ps.fetched)); ok {
 			recs = append(recs, p)
 		}
 	}
@@ -270,23 +270,14 @@ func (ps *passState) pruneFetched() {
 	ps.pruned = len(ps.fetched)
 }
 
-// cursor is the committed cursor moved over the finished prefix of the pass:
-// up to the committed position of the earliest slice not finished yet. It
-// never moves back (a pass starting in the lookback window is behind it).
-// Called with mu held.
+// cursor is the cursor the pass has reached (see cursorRule). Called with mu
+// held.
 func (ps *passState) cursor() offsets.Cursor {
-	next := ps.ts.cursor
-	var pos position
-	for _, s := range ps.slices {
-		pos = s.committed
-		if !s.done {
-			break
-		}
+	progress := make([]sliceProgress, len(ps.slices))
+	for i, s := range ps.slices {
+		progress[i] = sliceProgress{committed: s.committed, done: s.done}
 	}
-	if p := (offsets.Cursor{UpdatedAt: pos.at, ID: pos.id}); p.After(next) {
-		next.UpdatedAt, next.ID = p.UpdatedAt, p.ID
-	}
-	return next
+	return cursorRule(ps.ts.cursor, progress)
 }
 
 // close writes the final cursor when the last commits left it behind (a

@@ -27,14 +27,15 @@ func (ts *tableSync) convert(r coupa.Record) (pending, error) {
 	return pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}, nil
 }
 
-// shouldPublish: in a full refresh, everything past the cursor; otherwise
-// every version not already published with the same content (the lookback
-// re-reads some; parallel slices may have published ahead of the cursor).
-func (ts *tableSync) shouldPublish(p pending) bool {
-	if ts.cursor.Mode == offsets.FullRefresh {
-		return !ts.cursor.Covers(p.updatedAt, p.id)
+// versionFacts gathers what publishRule weighs about p. fetched maps the ids
+// published in this pass to when the published version was read.
+func (ts *tableSync) versionFacts(p pending, fetched map[int64]int64) versionFacts {
+	return versionFacts{
+		mode:       ts.cursor.Mode,
+		covered:    ts.cursor.Covers(p.updatedAt, p.id),
+		published:  ts.seen.has(p.id, p.updatedAt, p.hash),
+		readBefore: p.fetched < fetched[p.id],
 	}
-	return !ts.seen.has(p.id, p.updatedAt, p.hash)
 }
 
 // publish commits recs with the cursor next in one transaction and returns
