@@ -347,12 +347,12 @@ func readCompose(t *testing.T) map[string]any {
 func TestComposeFileStatic(t *testing.T) {
 	c := readCompose(t)
 	services, _ := c["services"].(map[string]any)
-	for _, s := range []string{"kafka", "schema-registry", "coupa-kafka", "postgres", "connect", "connect-init"} {
+	for _, s := range []string{"kafka", "schema-registry", "coupa-kafka", "postgres", "connect", "connect-init", "prometheus", "grafana"} {
 		if services[s] == nil {
 			t.Errorf("service %s missing", s)
 		}
 	}
-	pinned := regexp.MustCompile(`^[a-z0-9./-]+:[0-9][A-Za-z0-9._-]*$`)
+	pinned := regexp.MustCompile(`^[a-z0-9./-]+:v?[0-9][A-Za-z0-9._-]*$`)
 	for name, s := range services {
 		img, _ := dig(s, "image").(string)
 		if dig(s, "build") != nil {
