@@ -91,8 +91,8 @@ type CursorsResetCmd struct {
 	LogFlags    `embed:""`
 	InstanceURL string  `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance whose cursor to move." group:"Coupa"`
 	Table       string  `name:"table" required:"" help:"Table whose cursor to move."`
-	ToDatetime  instant `name:"to-datetime" placeholder:"2025-01-01|RFC3339" help:"Move the cursor to this instant (a date, midnight UTC, or RFC 3339): the next pass re-reads from there and publishes what the topic lacks." xor:"to" required:""`
-	ToEarliest  bool    `name:"to-earliest" help:"Move the cursor before every record: the next pass re-reads the whole table and republishes it." xor:"to" required:""`
+	ToDatetime  instant `name:"to-datetime" placeholder:"2025-01-01|RFC3339" help:"Move the cursor to this instant (a date, midnight UTC, or RFC 3339): the next pass re-reads from there and publishes what the topic lacks." xor:"to"`
+	ToEarliest  bool    `name:"to-earliest" help:"Move the cursor before every record: the next pass re-reads the whole table and republishes it." xor:"to"`
 	FullRefresh bool    `name:"full-refresh" help:"Republish every record from the new position, not only what the topic lacks."`
 	Execute     bool    `name:"execute" help:"Write the new cursor. Without it, only the plan is printed."`
 }
