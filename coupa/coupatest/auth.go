@@ -22,6 +22,7 @@ type authority struct {
 
 type token struct {
 	scopes  map[string]bool
+	issued  time.Time
 	expires time.Time
 }
 
@@ -109,7 +110,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	rand.Read(raw[:])
 	tok := hex.EncodeToString(raw[:])
 	a.mu.Lock()
-	a.tokens[tok] = &token{scopes: scopes, expires: s.Now().Add(a.ttl)}
+	a.tokens[tok] = &token{scopes: scopes, issued: time.Now(), expires: s.Now().Add(a.ttl)}
 	a.mu.Unlock()
 	s.stats.add(1, 0)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -156,11 +157,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, scope string)
 }
 
 // ExpireTokens makes every issued token expired, as if a day had passed.
-func (s *Server) ExpireTokens() {
+func (s *Server) ExpireTokens() { s.ExpireTokensOlderThan(0) }
+
+// ExpireTokensOlderThan expires the tokens issued at least age ago. Churn
+// uses it: on a real instance a token expires hours after it was minted,
+// never in the milliseconds between its minting and its first use, which
+// ExpireTokens can do to a client that just re-minted one.
+func (s *Server) ExpireTokensOlderThan(age time.Duration) {
 	a := s.auth
 	a.mu.Lock()
 	for _, t := range a.tokens {
-		t.expires = time.Time{}
+		if time.Since(t.issued) >= age { // local time: an age, not an instant of the instance's clock
+			t.expires = time.Time{}
+		}
 	}
 	a.mu.Unlock()
 }

@@ -132,3 +132,19 @@ func TestNoObjectScopesAtRuntime(t *testing.T) {
 		t.Fatalf("scoped token on instance without object scopes: %d %s", r.status, r.body)
 	}
 }
+
+// Churn's token expiry spares a token minted a moment ago: a real token
+// lives for hours, so a client never sees its fresh token refused.
+func TestExpireTokensOlderThanSparesFreshTokens(t *testing.T) {
+	s := newServer(t, func(c *coupatest.Config) { c.Records = map[string]int{"invoices": 2} })
+	old := token(t, s, "")
+	time.Sleep(50 * time.Millisecond)
+	fresh := token(t, s, "")
+	s.ExpireTokensOlderThan(30 * time.Millisecond)
+	if r := get(t, s, old, "/api/invoices", nil); r.status != 401 {
+		t.Errorf("the old token: %d, want 401", r.status)
+	}
+	if r := get(t, s, fresh, "/api/invoices", nil); r.status != 200 {
+		t.Errorf("the fresh token: %d, want 200", r.status)
+	}
+}

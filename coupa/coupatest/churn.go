@@ -36,7 +36,7 @@ func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...strin
 			s.LateWrite(table, randomID(table), time.Duration(5+rng.IntN(60))*time.Second)
 		case 9:
 			if i%30 == 9 {
-				s.ExpireTokens()
+				s.ExpireTokensOlderThan(time.Second)
 			}
 		}
 	}
