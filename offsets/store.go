@@ -23,6 +23,19 @@ func Record(topic string, k Key, c Cursor) (*kgo.Record, error) {
 // ErrNoOffsetsTopic means the offsets topic does not exist.
 var ErrNoOffsetsTopic = errors.New("offsets topic does not exist")
 
+// ErrBadCursor means a cursor value in the offsets topic does not parse (or
+// was written by a newer build).
+var ErrBadCursor = errors.New("unreadable cursor")
+
+// newer reports whether a was written after b: a higher commit sequence, or
+// for equal sequences (version 1 cursors) a later commit time.
+func newer(a, b Cursor) bool {
+	if a.Seq != b.Seq {
+		return a.Seq > b.Seq
+	}
+	return a.CommittedAt.After(b.CommittedAt)
+}
+
 // Load reads the offsets topic to its end with read_committed isolation, so
 // cursors written by aborted transactions are never seen, and returns the
 // latest cursor of every key. A missing topic is ErrNoOffsetsTopic (the caller
@@ -32,6 +45,7 @@ var ErrNoOffsetsTopic = errors.New("offsets topic does not exist")
 // opts are the connection options (brokers, TLS, SASL).
 func Load(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cursor, error) {
 	out := map[Key]Cursor{}
+	from := map[Key]int32{} // the partition each cursor in out was read from
 	err := kread.Committed(ctx, topic, kread.FromStart(), func(r *kgo.Record) error {
 		k, err := ParseKey(r.Key)
 		if err != nil {
@@ -39,13 +53,20 @@ func Load(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cursor, e
 		}
 		if r.Value == nil { // a tombstone deletes the cursor
 			delete(out, k)
+			delete(from, k)
 			return nil
 		}
 		var c Cursor
 		if err := c.UnmarshalJSON(r.Value); err != nil {
-			return fmt.Errorf("%s partition %d offset %d (%s/%s): %w", topic, r.Partition, r.Offset, k.Instance, k.Table, err)
+			return fmt.Errorf("%s partition %d offset %d (%s/%s): %w: %w", topic, r.Partition, r.Offset, k.Instance, k.Table, ErrBadCursor, err)
 		}
-		out[k] = c
+		// Within a partition a later record is a later write. Across
+		// partitions (partitions added to the topic move a key) the
+		// order of reading says nothing: the higher commit sequence wins.
+		if p, ok := from[k]; ok && p != r.Partition && newer(out[k], c) {
+			return nil
+		}
+		out[k], from[k] = c, r.Partition
 		return nil
 	}, opts...)
 	if errors.Is(err, kread.ErrNoTopic) {

@@ -160,3 +160,93 @@ func TestLoadSettledWaitsForOpenTransactions(t *testing.T) {
 		t.Errorf("LoadSettled returned the aborted cursor of %s", other.Table)
 	}
 }
+
+// An aborted record right below the last stable offset, whose abort marker
+// lies past it, is never delivered to a read_committed reader: the read
+// must still end (it used to wait for that record forever).
+func TestLoadEndsPastAnAbortedRecordBelowTheStableOffset(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
+	open := func(table string, c offsets.Cursor) *kgo.Client {
+		t.Helper()
+		k := offsets.Key{Instance: "acme.coupahost.com", Table: table}
+		cl, err := kgo.NewClient(seeds, kgo.TransactionalID(k.TransactionalID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := offsets.Record("coupa-offsets", k, c)
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	aborted := open("invoices", offsets.Cursor{ID: 1, Seq: 1}) // offset 0
+	slow := open("users", offsets.Cursor{ID: 2, Seq: 1})       // offset 1: holds the stable offset at 1
+	if err := aborted.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := offsets.Load(ctx, "coupa-offsets", seeds)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := slow.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load still waits for an aborted record it can never read")
+	}
+}
+
+// Partitions added to the offsets topic move a key: its cursors then sit in
+// two partitions, and the higher commit sequence wins whatever the order of
+// reading.
+func TestLoadKeepsTheNewestCursorAcrossPartitions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "coupa-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
+	k := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
+	cl, err := kgo.NewClient(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, w := range []struct {
+		partition int32
+		seq       int64
+	}{{1, 7}, {0, 6}} { // partition 0 is read first or last: either way 7 wins
+		r, _ := offsets.Record("coupa-offsets", k, offsets.Cursor{ID: w.seq, Seq: w.seq})
+		r.Partition = w.partition
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := offsets.Load(ctx, "coupa-offsets", seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[k].Seq != 7 {
+		t.Errorf("cursor seq %d, want the newest (7)", got[k].Seq)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
 
@@ -75,8 +77,9 @@ var errAbortedInDoubt = errors.New("a commit in doubt turned out aborted")
 func (ts *tableSync) settle(ctx context.Context, written offsets.Cursor, doubt *InDoubtError) error {
 	ts.log.Warn("commit in doubt; settling it from the offsets topic", "seq", written.Seq, "error", doubt.Err.Error())
 	retry := newRetryBackoff()
+	initialised := false
 	for {
-		committed, err := ts.settleOnce(ctx, written)
+		committed, err := ts.settleOnce(ctx, written, &initialised)
 		var fenced *FencedError
 		switch {
 		case err == nil && committed:
@@ -92,6 +95,9 @@ func (ts *tableSync) settle(ctx context.Context, written offsets.Cursor, doubt *
 		case errors.Is(err, errOtherWriter):
 			ts.stopped = err
 			return err
+		case permanent(err):
+			ts.stopped = fmt.Errorf("table %s stopped: a commit in doubt cannot be settled: %w", ts.table.Name, err)
+			return ts.stopped
 		}
 		wait := retry.NextBackOff()
 		ts.log.Warn("cannot settle the commit in doubt yet", "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())
@@ -106,13 +112,23 @@ func (ts *tableSync) settle(ctx context.Context, written offsets.Cursor, doubt *
 // transaction nor by the commit before it.
 var errOtherWriter = errors.New("another writer changed the table's cursor")
 
-// settleOnce re-initialises the producer (which finishes the in-doubt
-// transaction) and reads the committed cursor back.
-func (ts *tableSync) settleOnce(ctx context.Context, written offsets.Cursor) (committed bool, err error) {
+// permanent is an error that no retry of settleOnce can get past.
+func permanent(err error) bool {
+	return errors.Is(err, offsets.ErrNoOffsetsTopic) || errors.Is(err, offsets.ErrBadCursor) ||
+		errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed)
+}
+
+// settleOnce re-initialises the producer once (which finishes the in-doubt
+// transaction; doing it again would only bump the epoch once more) and reads
+// the committed cursor back.
+func (ts *tableSync) settleOnce(ctx context.Context, written offsets.Cursor, initialised *bool) (committed bool, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ts.cfg.CommitTimeout)
 	defer cancel()
-	if err := ts.txn.reset(actx); err != nil {
-		return false, err
+	if !*initialised {
+		if err := ts.txn.reset(actx); err != nil {
+			return false, err
+		}
+		*initialised = true
 	}
 	cursors, err := offsets.LoadSettled(actx, ts.cfg.OffsetsTopic, ts.cfg.Kafka...)
 	if err != nil {

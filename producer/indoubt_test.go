@@ -122,3 +122,33 @@ func TestCommitInDoubtUnsettledAtShutdown(t *testing.T) {
 	}
 	h.assertTruth(ctx)
 }
+
+// Once settling stops the table (another writer) or leaves it stale, no
+// other slice of the pass may commit the batch it holds: its cursor would
+// be built on the old in-memory state and overwrite what Kafka now holds.
+func TestNothingCommitsAfterTheTableHalted(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 2, Records: map[string]int{"users": 10}}, "users")
+	p := h.producer(ctx)
+	defer p.Close()
+	ts := p.tables[0]
+	batch := []pending{{id: 1, updatedAt: time.Now().UTC().Truncate(time.Second), value: []byte{0, 0, 0, 0, 1, 2}}}
+	for name, halt := range map[string]func(){
+		"stale":   func() { ts.stale, ts.stopped = true, nil },
+		"stopped": func() { ts.stale, ts.stopped = false, errOtherWriter },
+	} {
+		halt()
+		ps := &passState{ts: ts, prog: newProgress(ts.log, -1), fetched: map[int64]int64{}}
+		s := &slice{w: &walk{pos: position{at: time.Now()}}}
+		ps.slices = []*slice{s}
+		if err := ps.commit(ctx, s, batch); err == nil {
+			t.Errorf("%s: a batch was committed", name)
+		}
+		if err := ps.closeOnce(ctx); err == nil {
+			t.Errorf("%s: the final cursor was written", name)
+		}
+	}
+	if n := len(h.topic(ctx, "users").Last); n != 0 {
+		t.Errorf("the topic has %d records", n)
+	}
+}

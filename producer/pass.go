@@ -221,6 +221,9 @@ func (ps *passState) commit(ctx context.Context, s *slice, batch []pending) erro
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ts := ps.ts
+	if err := ts.halted(); err != nil {
+		return err
+	}
 	var recs []pending
 	for _, p := range batch {
 		if ok, _ := publishRule(ts.versionFacts(p, ps.fetched)); ok {
@@ -298,6 +301,9 @@ func (ps *passState) close(ctx context.Context) error {
 func (ps *passState) closeOnce(ctx context.Context) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if err := ps.ts.halted(); err != nil {
+		return err
+	}
 	next := ps.cursor()
 	next.Mode = offsets.Incremental
 	if !next.After(ps.ts.cursor) && next.Mode == ps.ts.cursor.Mode {

@@ -9,7 +9,9 @@ import (
 )
 
 func (p *Producer) restore(ctx context.Context) error {
-	cursors, err := offsets.Load(ctx, p.cfg.OffsetsTopic, p.cfg.Kafka...)
+	// Settled: a transaction of another table (or another instance) can
+	// hold the last stable offset back behind a table's newest cursor.
+	cursors, err := offsets.LoadSettled(ctx, p.cfg.OffsetsTopic, p.cfg.Kafka...)
 	if err != nil {
 		return fmt.Errorf("restoring cursors: %w", err)
 	}

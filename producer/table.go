@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,6 +34,21 @@ type tableSync struct {
 	// stale means a commit in doubt could not be settled: cursor and seen
 	// may be behind Kafka, and are reloaded before the next pass.
 	stale bool
+}
+
+// halted says why nothing more may be committed for the table in this pass:
+// it stopped, or a commit in doubt left its state stale. Another slice may
+// have set either while this one read its batch; committing that batch with
+// the old in-memory cursor would overwrite what Kafka now holds. Called with
+// the pass lock held.
+func (ts *tableSync) halted() error {
+	switch {
+	case ts.stopped != nil:
+		return ts.stopped
+	case ts.stale:
+		return fmt.Errorf("table %s: a commit in doubt is not settled; nothing more is committed until its state is reloaded from Kafka", ts.table.Name)
+	}
+	return nil
 }
 
 // PassResult summarises one pass over one table.

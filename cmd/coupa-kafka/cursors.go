@@ -118,7 +118,7 @@ func (c *CursorsResetCmd) Run(ctx context.Context) error {
 		return err
 	}
 	key := offsets.Key{Instance: base.Hostname(), Table: c.Table}
-	cursors, err := offsets.Load(ctx, c.OffsetsTopic, opts...)
+	cursors, err := offsets.LoadSettled(ctx, c.OffsetsTopic, opts...)
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,18 @@ func Committed(ctx context.Context, topic string, start Start, fn func(*kgo.Reco
 		var cbErr error
 		fs.EachRecord(func(r *kgo.Record) {
 			end, open := remaining[r.Partition]
-			if cbErr != nil || !open || r.Offset >= end {
+			if cbErr != nil || !open {
 				return
 			}
+			// The record just before end may never come: read_committed
+			// drops an aborted record, and one can sit right below the
+			// last stable offset while its abort marker lies beyond it.
+			// Any record at or past end says the partition is read.
 			if r.Offset+1 >= end {
 				delete(remaining, r.Partition)
+			}
+			if r.Offset >= end {
+				return
 			}
 			if !r.Attrs.IsControl() {
 				cbErr = fn(r)
