@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -177,6 +178,14 @@ type Key struct {
 func (k Key) Bytes() []byte {
 	b, _ := json.Marshal(k)
 	return b
+}
+
+// Compare orders keys by instance, then table (for listings).
+func (k Key) Compare(o Key) int {
+	if c := strings.Compare(k.Instance, o.Instance); c != 0 {
+		return c
+	}
+	return strings.Compare(k.Table, o.Table)
 }
 
 // ParseKey reads a record key written by Bytes.

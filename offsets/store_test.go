@@ -103,25 +103,9 @@ func TestLoadSettledWaitsForOpenTransactions(t *testing.T) {
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 	inv := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
 	other := offsets.Key{Instance: "acme.coupahost.com", Table: "users"}
-	open := func(k offsets.Key, c offsets.Cursor) *kgo.Client {
-		t.Helper()
-		cl, err := kgo.NewClient(seeds, kgo.TransactionalID(k.TransactionalID()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		if err := cl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		r, _ := offsets.Record("coupa-offsets", k, c)
-		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		return cl
-	}
-	slow := open(other, offsets.Cursor{ID: 1, Seq: 1})
+	slow := openTxn(ctx, t, seeds, other, offsets.Cursor{ID: 1, Seq: 1})
 	mine := offsets.Cursor{ID: 5, Seq: 3, CommittedAt: time.Now().UTC()}
-	if err := open(inv, mine).EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := openTxn(ctx, t, seeds, inv, mine).EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
 
@@ -173,25 +157,9 @@ func TestLoadEndsPastAnAbortedRecordBelowTheStableOffset(t *testing.T) {
 	}
 	defer cluster.Close()
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
-	open := func(table string, c offsets.Cursor) *kgo.Client {
-		t.Helper()
-		k := offsets.Key{Instance: "acme.coupahost.com", Table: table}
-		cl, err := kgo.NewClient(seeds, kgo.TransactionalID(k.TransactionalID()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		if err := cl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
-		r, _ := offsets.Record("coupa-offsets", k, c)
-		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		return cl
-	}
-	aborted := open("invoices", offsets.Cursor{ID: 1, Seq: 1}) // offset 0
-	slow := open("users", offsets.Cursor{ID: 2, Seq: 1})       // offset 1: holds the stable offset at 1
+	key := func(table string) offsets.Key { return offsets.Key{Instance: "acme.coupahost.com", Table: table} }
+	aborted := openTxn(ctx, t, seeds, key("invoices"), offsets.Cursor{ID: 1, Seq: 1}) // offset 0
+	slow := openTxn(ctx, t, seeds, key("users"), offsets.Cursor{ID: 2, Seq: 1})       // offset 1: holds the stable offset at 1
 	if err := aborted.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatal(err)
 	}
@@ -249,4 +217,23 @@ func TestLoadKeepsTheNewestCursorAcrossPartitions(t *testing.T) {
 	if got[k].Seq != 7 {
 		t.Errorf("cursor seq %d, want the newest (7)", got[k].Seq)
 	}
+}
+
+// openTxn begins a transaction of k's producer that holds cursor c, and
+// leaves it open.
+func openTxn(ctx context.Context, t *testing.T, seeds kgo.Opt, k offsets.Key, c offsets.Cursor) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(seeds, kgo.TransactionalID(k.TransactionalID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := offsets.Record("coupa-offsets", k, c)
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,12 +63,7 @@ func printCursors(w io.Writer, cursors map[offsets.Key]offsets.Cursor, now time.
 	for k := range cursors {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Instance != keys[j].Instance {
-			return keys[i].Instance < keys[j].Instance
-		}
-		return keys[i].Table < keys[j].Table
-	})
+	slices.SortFunc(keys, offsets.Key.Compare)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tTABLE\tCURSOR (updated_at, id)\tMODE\tPUBLISHED\tCOMMITS\tCOMMITTED")
 	for _, k := range keys {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -174,12 +174,7 @@ func printStatus(w io.Writer, tables map[offsets.Key]*tableStatus, live string, 
 	for k := range tables {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Instance != keys[j].Instance {
-			return keys[i].Instance < keys[j].Instance
-		}
-		return keys[i].Table < keys[j].Table
-	})
+	slices.SortFunc(keys, offsets.Key.Compare)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tTABLE\tCURSOR (updated_at, id)\tCOMMITTED\tLAG\tLAST PASS\tSTATE")
 	for _, k := range keys {
