@@ -56,10 +56,11 @@ type Flags struct {
 	LogFlags       `embed:""`
 }
 
-// validate reports every configuration problem at once, so a user fixes
-// them in one round rather than one per start.
-func (f *Flags) validate(needCoupa bool) error {
-	var errs []error
+// validate reports every configuration problem at once, extra (a command's
+// own settings) included, so a user fixes them in one round rather than one
+// per start.
+func (f *Flags) validate(needCoupa bool, extra ...error) error {
+	errs := append([]error(nil), extra...)
 	if needCoupa {
 		if _, err := coupa.ParseInstanceURL(f.InstanceURL); err != nil {
 			errs = append(errs, err)

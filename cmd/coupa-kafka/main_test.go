@@ -392,3 +392,12 @@ func TestDemoProgressLines(t *testing.T) {
 		t.Errorf("no progress line:\n%s", out.String())
 	}
 }
+
+// run's own setting (the poll interval) is in the one combined message too.
+func TestRunReportsThePollIntervalWithTheRest(t *testing.T) {
+	cmd := RunCmd{Flags: Flags{CoupaFlags: CoupaFlags{InstanceURL: "http://insecure.example.com"}}, PollInterval: 0}
+	err := cmd.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "COUPA_POLL_INTERVAL 0s must be positive") || !strings.Contains(err.Error(), "only https") {
+		t.Errorf("run with a zero poll interval and a bad URL: %v", err)
+	}
+}

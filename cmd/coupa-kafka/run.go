@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -26,11 +26,12 @@ type RunCmd struct {
 // table finishes or aborts its open transaction (bounded by the commit
 // timeout) and the process exits 0.
 func (c *RunCmd) Run(ctx context.Context) error {
-	if err := c.validate(true); err != nil {
-		return err
-	}
+	var own []error
 	if c.PollInterval <= 0 {
-		return errors.New("COUPA_POLL_INTERVAL must be positive")
+		own = append(own, fmt.Errorf("COUPA_POLL_INTERVAL %v must be positive", c.PollInterval))
+	}
+	if err := c.validate(true, own...); err != nil {
+		return err
 	}
 	var ready atomic.Pointer[app]
 	health := newTableHealth()
