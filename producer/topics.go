@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -142,5 +143,28 @@ func createCompacted(ctx context.Context, adm *kadm.Client, topics []string, off
 			return fmt.Errorf("creating topic %s: %w", t, err)
 		}
 	}
-	return nil
+	return waitUsable(ctx, adm, topics)
+}
+
+// waitUsable waits until every partition of topics has a leader that
+// answers for it. The controller accepts a new topic before the brokers'
+// metadata shows it; a reader that came too soon was told the offsets topic
+// "does not exist" (seen on a real broker with several new topics at once).
+func waitUsable(ctx context.Context, adm *kadm.Client, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		listed, err := adm.ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %s were created but are not usable yet: %w", strings.Join(topics, ", "), err)
+		case <-time.After(wait):
+		}
+	}
 }
