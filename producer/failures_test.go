@@ -15,8 +15,6 @@ import (
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
 
-var errCrash = errors.New("simulated crash")
-
 // TestCrashAtEachStepThenRestart kills the producer (no abort, client dropped
 // as kill -9 leaves it) at each step of a transaction, part-way through a
 // sync, then restarts it: the topics end equal to the instance, with no
@@ -29,22 +27,16 @@ func TestCrashAtEachStepThenRestart(t *testing.T) {
 				Records: map[string]int{"invoices": 700, "users": 120}}, "invoices", "users")
 			const crashAt = 2 // the second transaction of each run dies
 			for range 3 {
-				n := 0
-				p := h.producer(ctx, func(c *Config) {
-					c.BatchRecords = 50
-					c.testHook = func(table, s string) error {
-						if table == "invoices" && s == step {
-							if n++; n == crashAt {
-								return errCrash
-							}
-						}
-						return nil
-					}
-				})
-				_, err := p.Sync(ctx)
+				runCtx, kill := context.WithCancel(ctx)
+				pr := &process{kill: kill, at: func(table, s string, txn int) bool {
+					return table == "invoices" && s == step && txn == crashAt
+				}}
+				p := h.producer(ctx, pr.option, func(c *Config) { c.BatchRecords = 50 })
+				_, err := p.Sync(runCtx)
 				p.Close()
-				if !errors.Is(err, errCrash) {
-					t.Fatalf("sync did not crash at %s #%d (saw %d): %v", step, crashAt, n, err)
+				kill()
+				if !pr.isDead() || err == nil {
+					t.Fatalf("sync did not crash at %s of transaction %d: %v", step, crashAt, err)
 				}
 				h.sim.Update("invoices", h.anyID("invoices"))
 				h.sim.Insert("invoices", 2)
@@ -62,20 +54,14 @@ func TestCrashAtEachStepThenRestart(t *testing.T) {
 func TestCursorNeverAheadOfRecords(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	h := newHarness(t, coupatest.Config{Seed: 5, Records: map[string]int{"suppliers": 200}}, "suppliers")
-	n := 0
-	p := h.producer(ctx, func(c *Config) {
+	runCtx, kill := context.WithCancel(ctx)
+	defer kill()
+	pr := &process{kill: kill, at: func(_, s string, txn int) bool { return s == stepBeforeCommit && txn == 3 }}
+	p := h.producer(ctx, pr.option, func(c *Config) {
 		c.BatchRecords = 50
 		c.Parallelism = 1 // commits in order, so two of them must move the cursor
-		c.testHook = func(_, s string) error {
-			if s == stepBeforeCommit {
-				if n++; n == 3 {
-					return errCrash
-				}
-			}
-			return nil
-		}
 	})
-	if _, err := p.Sync(ctx); !errors.Is(err, errCrash) {
+	if _, err := p.Sync(runCtx); !errors.Is(err, errCrash) {
 		t.Fatalf("sync did not crash: %v", err)
 	}
 	p.Close()
@@ -169,16 +155,13 @@ func TestGracefulShutdown(t *testing.T) {
 	h := newHarness(t, coupatest.Config{Seed: 4, Records: map[string]int{"invoices": 400}}, "invoices")
 	h.sim.Faults().Latency(20*time.Millisecond, 5*time.Millisecond)
 	runCtx, stop := context.WithCancel(ctx)
-	p := h.producer(ctx, func(c *Config) { c.BatchRecords = 100 })
-	n := 0
-	p.cfg.testHook = func(_, s string) error {
-		if s == stepAfterCommit {
-			if n++; n == 1 {
-				stop() // SIGTERM after the first commit
-			}
+	pr := &process{at: func(_, s string, txn int) bool {
+		if s == stepAfterCommit && txn == 1 {
+			stop() // SIGTERM after the first commit
 		}
-		return nil
-	}
+		return false
+	}}
+	p := h.producer(ctx, pr.option, func(c *Config) { c.BatchRecords = 100 })
 	res, err := p.Sync(runCtx)
 	p.Close()
 	if !errors.Is(err, context.Canceled) {

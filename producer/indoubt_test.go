@@ -138,13 +138,12 @@ func TestNothingCommitsAfterTheTableHalted(t *testing.T) {
 		"stopped": func() { ts.stale, ts.stopped = false, errOtherWriter },
 	} {
 		halt()
-		ps := &passState{ts: ts, prog: newProgress(ts.log, -1), fetched: map[int64]int64{}}
-		s := &slice{w: &walk{pos: position{at: time.Now()}}}
-		ps.slices = []*slice{s}
-		if err := ps.commit(ctx, s, batch); err == nil {
-			t.Errorf("%s: a batch was committed", name)
+		cm := newCommitter(ts)
+		cm.slices = []sliceBook{{}}
+		if a := cm.handle(ctx, batchRequest{batch: batch, pos: position{at: time.Now()}}); a.err == nil || !a.final {
+			t.Errorf("%s: a batch was committed, or may be retried: %+v", name, a)
 		}
-		if err := ps.closeOnce(ctx); err == nil {
+		if err := cm.closeOnce(ctx); err == nil {
 			t.Errorf("%s: the final cursor was written", name)
 		}
 	}

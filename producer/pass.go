@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -19,12 +18,24 @@ import (
 // table with a long backfill can use the whole request budget; an
 // incremental pass with little to read is a single slice.
 //
-// Records are published in batches, each in one transaction together with
-// the cursor, and commits are serialised. The cursor only moves over a prefix
-// of the range in which every record has been committed: the earliest slice
-// not finished yet holds it back. Records that later slices committed beyond
-// the cursor are remembered as published versions, so after a crash they are
-// recognised (restored from the topic) and not published twice.
+// A pass is a pipeline with one owner of its state:
+//
+//	generate ──slices──▶ workers (walk, convert) ──batches──▶ committer
+//
+// The generator (this goroutine) plans the slices and registers each with
+// the committer before a worker sees it. The workers read and convert in
+// parallel and hand each batch to the committer, which alone commits: it
+// owns the transactional producer, the cursor, the published versions and
+// every slice's committed position (see committer). Nothing is shared and
+// no lock is held across I/O. When the workers are done the committer stops
+// and its state passes back to this goroutine, which writes the final
+// cursor.
+//
+// The cursor only moves over a prefix of the range in which every record has
+// been committed: the earliest slice not finished yet holds it back. Records
+// that later slices committed beyond the cursor are remembered as published
+// versions, so after a crash they are recognised (restored from the topic)
+// and not published twice.
 //
 // A failed commit is aborted, its slice rewinds to its last committed
 // position and retries with backoff. When ctx ends, each slice commits the
@@ -39,29 +50,35 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 			return res, err
 		}
 	}
-	ps := &passState{ts: ts, prog: newProgress(ts.log, ts.cfg.ProgressEvery), fetched: map[int64]int64{}}
 	start, started := ts.startPosition(), time.Now()
+	// Read before the committer starts: from then on it alone touches the
+	// cursor.
+	refresh := ts.cursor.Mode == offsets.FullRefresh
 	bound, first, err := ts.probeFirst(ctx, start)
-	ps.requests++
+	res.Requests = 1
 	if err != nil {
-		return ts.result(res, ps), err
+		return ts.result(res, nil), err
 	}
 	res.InstanceTime = bound
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+
+	cm := startCommitter(ctx, ts, ts.cfg.Parallelism+1)
 	slices := make(chan *slice)
-	var wg sync.WaitGroup
 	workers := ts.cfg.Parallelism
-	if first.IsZero() || ts.cursor.Mode == offsets.FullRefresh {
+	if first.IsZero() || refresh {
 		workers = 1
 	}
+	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	walked := make([][]*slice, workers)
 	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for s := range slices {
-				if err := ps.run(ctx, s); err != nil {
+				walked[i] = append(walked[i], s)
+				if err := ts.walkSlice(ctx, cm, s); err != nil {
 					errs[i] = err
 					cancel(err)
 					for range slices { // drain: the generator stops on ctx
@@ -71,17 +88,25 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 			}
 		}()
 	}
-	genErr := ps.generate(ctx, slices, start, bound, first)
+	gen := &generator{ts: ts, cm: cm, out: slices, start: start, bound: bound, refresh: refresh}
+	genErr := gen.run(ctx, first)
 	close(slices)
 	wg.Wait()
-	if err := firstCause(errs, genErr); err != nil {
-		return ts.result(res, ps), err
+	cm.stop()
+	res.Requests += gen.requests
+	for _, ws := range walked {
+		for _, s := range ws {
+			res.Requests += s.w.requests
+		}
 	}
-	if err := ps.close(ctx); err != nil {
-		return ts.result(res, ps), err
+	if err := firstCause(errs, genErr); err != nil {
+		return ts.result(res, cm), err
+	}
+	if err := cm.close(ctx); err != nil {
+		return ts.result(res, cm), err
 	}
 	ts.cfg.Metrics.passDone(ts.table.Name, started)
-	return ts.result(res, ps), nil
+	return ts.result(res, cm), nil
 }
 
 // firstCause returns the error that stopped the pass (a worker's, else the
@@ -103,31 +128,22 @@ func firstCause(errs []error, genErr error) error {
 	return genErr
 }
 
-func (ts *tableSync) result(res PassResult, ps *passState) PassResult {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	res.Published = ps.published
-	res.Requests = ps.requests
-	for _, s := range ps.slices {
-		res.Requests += s.w.requests
+// result completes res once the pass's goroutines have ended; cm is nil
+// when the pass ended before it started.
+func (ts *tableSync) result(res PassResult, cm *committer) PassResult {
+	if cm != nil {
+		res.Published = cm.published
 	}
 	res.Cursor = ts.cursor
 	return res
 }
 
-// slice is one part of a pass, walked on its own. Its walk's bound is the
-// second before the next slice starts (or the pass bound for the last).
+// slice is one part of a pass, walked by one worker. Its walk's bound is the
+// second before the next slice starts (or the pass bound for the last); its
+// index is its place in the pass, by which the committer knows it.
 type slice struct {
-	w *walk
-	// committed is the walk position after the slice's last commit: where a
-	// failed transaction rewinds to, and how far the slice counts towards
-	// the cursor.
-	committed position
-	done      bool
-	// reading is when the slice began reading its uncommitted batch (Unix
-	// ns, 0 between batches): versions published before every slice's
-	// reading began can no longer be overwritten by a stale read.
-	reading atomic.Int64
+	index int
+	w     *walk
 }
 
 // pending is a record read from Coupa and converted, ready to publish.
@@ -140,36 +156,20 @@ type pending struct {
 	fetched   int64  // when it was read, Unix nanoseconds
 }
 
-// passState is what the slices of one pass share; mu guards it and
-// serialises commits.
-type passState struct {
-	ts   *tableSync
-	prog *progress
-
-	mu     sync.Mutex
-	slices []*slice
-	// fetched maps an id published in this pass to when the published
-	// version was read. Slices read concurrently, so an older version of a
-	// record can reach its commit after a newer one (the record changed and
-	// moved to a later slice in between); the version read later is the
-	// newer one, and an earlier read never overwrites it.
-	fetched   map[int64]int64
-	pruned    int // len(fetched) after the last prune
-	published int
-	requests  int
-}
-
-// run walks one slice to its end, committing batch by batch.
-func (ps *passState) run(ctx context.Context, s *slice) error {
-	retry := ps.newCommitRetry()
+// walkSlice walks s to its end, handing the committer one batch at a time
+// and waiting for its answer: a failed commit rewinds the walk to the
+// slice's last committed position and reads again after a backoff.
+func (ts *tableSync) walkSlice(ctx context.Context, cm *committer, s *slice) error {
+	retry := newCommitRetry(ts)
 	for !s.w.done {
-		s.reading.Store(time.Now().UnixNano())
-		batch, walkErr := ps.collect(ctx, s.w)
-		if err := ps.commit(ctx, s, batch); err != nil {
-			ps.mu.Lock()
-			s.w.pos, s.w.done = s.committed, false
-			ps.mu.Unlock()
-			if err := retry.after(ctx, err, "rewinding to the last committed position", "position", s.w.pos.String()); err != nil {
+		batch, walkErr := ts.collect(ctx, s.w)
+		a := cm.commit(batchRequest{slice: s.index, batch: batch, pos: s.w.pos, done: s.w.done})
+		if a.err != nil {
+			s.w.pos, s.w.done = a.committed, false
+			if a.final {
+				return a.err
+			}
+			if err := retry.after(ctx, a.err, "rewinding to the last committed position", "position", s.w.pos.String()); err != nil {
 				return err
 			}
 			continue
@@ -179,29 +179,25 @@ func (ps *passState) run(ctx context.Context, s *slice) error {
 			return walkErr
 		}
 	}
-	ps.mu.Lock()
-	s.done = true
-	s.reading.Store(0)
-	ps.mu.Unlock()
 	return nil
 }
 
 // collect walks until a batch is full, old enough, or the walk ends, and
-// converts what it read (in the slice's goroutine: conversion is the CPU
-// work of a pass, and slices do it in parallel). An error from the walk comes
-// back with what was read before it, so that progress made is committed
-// before the error is reported.
-func (ps *passState) collect(ctx context.Context, w *walk) ([]pending, error) {
+// converts what it read (in the worker: conversion is the CPU work of a
+// pass, and workers do it in parallel). An error from the walk comes back
+// with what was read before it, so that progress made is committed before
+// the error is reported.
+func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 	var batch []pending
 	start := time.Now()
-	for !w.done && len(batch) < ps.ts.cfg.BatchRecords && time.Since(start) < ps.ts.cfg.BatchLinger {
+	for !w.done && len(batch) < ts.cfg.BatchRecords && time.Since(start) < ts.cfg.BatchLinger {
 		if err := ctx.Err(); err != nil {
 			return batch, err
 		}
 		recs, err := w.next(ctx)
 		now := time.Now().UnixNano()
 		for _, r := range recs {
-			p, cerr := ps.ts.convert(r)
+			p, cerr := ts.convert(r)
 			if cerr != nil {
 				return batch, cerr
 			}
@@ -213,106 +209,4 @@ func (ps *passState) collect(ctx context.Context, w *walk) ([]pending, error) {
 		}
 	}
 	return batch, nil
-}
-
-// commit publishes what batch holds that is not published yet, with the
-// cursor the pass reaches once slice s is at its walk's position.
-func (ps *passState) commit(ctx context.Context, s *slice, batch []pending) error {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	ts := ps.ts
-	if err := ts.halted(); err != nil {
-		return err
-	}
-	var recs []pending
-	for _, p := range batch {
-		if ok, _ := publishRule(ts.versionFacts(p, ps.fetched)); ok {
-			recs = append(recs, p)
-		}
-	}
-	before := s.committed
-	s.committed = s.w.pos
-	next := ps.cursor()
-	if len(recs) == 0 && !next.After(ts.cursor) {
-		return nil // nothing to write: the walk moved over published records only
-	}
-	written, err := ts.publish(ctx, recs, next)
-	if err != nil {
-		s.committed = before
-		return err
-	}
-	ts.committed(recs, written)
-	for _, r := range recs {
-		ps.fetched[r.id] = r.fetched
-	}
-	ps.pruneFetched()
-	ps.published += len(recs)
-	ps.prog.update(ps.published, ts.cursor)
-	return nil
-}
-
-// pruneFetched forgets versions read before every slice's current batch
-// began: no read still in flight is older, so none can be blocked by them.
-// This keeps the map to the records of the last few batches, not the pass.
-// Called with mu held.
-func (ps *passState) pruneFetched() {
-	if len(ps.fetched) < 2*ps.pruned+4*ps.ts.cfg.BatchRecords {
-		return
-	}
-	oldest := time.Now().UnixNano()
-	for _, s := range ps.slices {
-		if r := s.reading.Load(); r != 0 && r < oldest {
-			oldest = r
-		}
-	}
-	for id, f := range ps.fetched {
-		if f < oldest {
-			delete(ps.fetched, id)
-		}
-	}
-	ps.pruned = len(ps.fetched)
-}
-
-// cursor is the cursor the pass has reached (see cursorRule). Called with mu
-// held.
-func (ps *passState) cursor() offsets.Cursor {
-	progress := make([]sliceProgress, len(ps.slices))
-	for i, s := range ps.slices {
-		progress[i] = sliceProgress{committed: s.committed, done: s.done}
-	}
-	return cursorRule(ps.ts.cursor, progress)
-}
-
-// close writes the final cursor when the last commits left it behind (a
-// slice that ended without records to publish) and ends a full refresh.
-func (ps *passState) close(ctx context.Context) error {
-	retry := ps.newCommitRetry()
-	for {
-		err := ps.closeOnce(ctx)
-		if err == nil {
-			return nil
-		}
-		if err := retry.after(ctx, err, "writing the final cursor again"); err != nil {
-			return err
-		}
-	}
-}
-
-func (ps *passState) closeOnce(ctx context.Context) error {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if err := ps.ts.halted(); err != nil {
-		return err
-	}
-	next := ps.cursor()
-	next.Mode = offsets.Incremental
-	if !next.After(ps.ts.cursor) && next.Mode == ps.ts.cursor.Mode {
-		return nil
-	}
-	written, err := ps.ts.publish(ctx, nil, next)
-	if err != nil {
-		return err
-	}
-	ps.ts.committed(nil, written)
-	return nil
 }

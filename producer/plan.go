@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
-	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
 
 // Slice planning: where a pass's slices begin, found by probing ranks.
@@ -45,55 +44,73 @@ func probeQuery(start position, bound time.Time, offset int) coupa.Query {
 	return q
 }
 
-// generate cuts [start, bound] into slices and hands them out in order.
-// Boundaries are probed in waves of Parallelism concurrent requests.
-func (ps *passState) generate(ctx context.Context, out chan<- *slice, start position, bound, first time.Time) error {
-	from := start
-	emit := func(to time.Time) error {
-		wb := bound
-		if !to.IsZero() {
-			wb = to.Add(-time.Second)
-		}
-		s := &slice{w: &walk{list: ps.ts.cfg.Coupa, table: ps.ts.table, bound: wb, pos: from}, committed: from}
-		ps.mu.Lock()
-		ps.slices = append(ps.slices, s)
-		ps.mu.Unlock()
-		select {
-		case out <- s:
-			from = position{at: to}
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+// generator plans a pass's slices: it cuts [start, bound] at boundaries
+// probed in waves of Parallelism concurrent requests, registers each slice
+// with the committer and hands it to a worker, in order.
+type generator struct {
+	ts       *tableSync
+	cm       *committer
+	out      chan<- *slice
+	start    position
+	bound    time.Time
+	refresh  bool // a full refresh: one slice, read in order
+	from     position
+	next     int // index of the next slice
+	requests int // probes sent
+}
+
+// run emits the slices, the first ending before first (the boundary
+// probeFirst found; zero for a single slice).
+func (g *generator) run(ctx context.Context, first time.Time) error {
+	g.from = g.start
+	if first.IsZero() || g.refresh {
+		return g.emit(ctx, time.Time{})
 	}
-	if first.IsZero() || ps.ts.cursor.Mode == offsets.FullRefresh {
-		return emit(time.Time{})
-	}
-	if err := emit(first); err != nil {
+	if err := g.emit(ctx, first); err != nil {
 		return err
 	}
-	for k := 2; ; k += ps.ts.cfg.Parallelism {
-		found, err := ps.probeWave(ctx, start, bound, k)
+	n := g.ts.cfg.Parallelism
+	for k := 2; ; k += n {
+		found, err := g.probeWave(ctx, k)
 		if err != nil {
 			return err
 		}
 		for _, b := range found {
-			if b.After(from.at) {
-				if err := emit(b); err != nil {
+			if b.After(g.from.at) {
+				if err := g.emit(ctx, b); err != nil {
 					return err
 				}
 			}
 		}
-		if len(found) < ps.ts.cfg.Parallelism {
-			return emit(time.Time{})
+		if len(found) < n {
+			return g.emit(ctx, time.Time{})
 		}
+	}
+}
+
+// emit hands out the slice from g.from to the second before to (to the
+// bound when to is zero).
+func (g *generator) emit(ctx context.Context, to time.Time) error {
+	wb := g.bound
+	if !to.IsZero() {
+		wb = to.Add(-time.Second)
+	}
+	s := &slice{index: g.next, w: &walk{list: g.ts.cfg.Coupa, table: g.ts.table, bound: wb, pos: g.from}}
+	g.cm.add(g.from)
+	g.next++
+	select {
+	case g.out <- s:
+		g.from = position{at: to}
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 
 // probeWave probes ranks k..k+Parallelism-1 (times SliceRecords) at once and
 // returns the boundaries found, in order, up to the first rank past the end.
-func (ps *passState) probeWave(ctx context.Context, start position, bound time.Time, k int) ([]time.Time, error) {
-	n := ps.ts.cfg.Parallelism
+func (g *generator) probeWave(ctx context.Context, k int) ([]time.Time, error) {
+	ts, n := g.ts, g.ts.cfg.Parallelism
 	got := make([]time.Time, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -101,7 +118,7 @@ func (ps *passState) probeWave(ctx context.Context, start position, bound time.T
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			page, err := ps.ts.cfg.Coupa.List(ctx, ps.ts.table, probeQuery(start, bound, (k+i)*ps.ts.cfg.SliceRecords))
+			page, err := ts.cfg.Coupa.List(ctx, ts.table, probeQuery(g.start, g.bound, (k+i)*ts.cfg.SliceRecords))
 			if err == nil && len(page.Records) > 0 {
 				got[i] = page.Records[0].UpdatedAt
 			}
@@ -109,11 +126,9 @@ func (ps *passState) probeWave(ctx context.Context, start position, bound time.T
 		}()
 	}
 	wg.Wait()
-	ps.mu.Lock()
-	ps.requests += n
-	ps.mu.Unlock()
+	g.requests += n
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("table %s: probing slice boundaries: %w", ps.ts.table.Name, err)
+		return nil, fmt.Errorf("table %s: probing slice boundaries: %w", ts.table.Name, err)
 	}
 	var out []time.Time
 	for _, t := range got {

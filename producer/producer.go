@@ -85,9 +85,9 @@ type Config struct {
 	// schemas.DefaultRedaction; credentials are excluded in every case.
 	Redaction map[string]schemas.Redaction
 
-	// testHook, when set, runs at each step of a transaction; an error makes
-	// the step fail as if the process died there.
-	testHook func(table, step string) error
+	// newTxnClient makes a table's transactional client (newKgoClient;
+	// tests wrap it to fail on cue).
+	newTxnClient func(table string, opts []kgo.Opt) (txnClient, error)
 }
 
 func (c *Config) defaults() error {
@@ -136,6 +136,9 @@ func (c *Config) defaults() error {
 	}
 	if c.ProgressEvery == 0 {
 		c.ProgressEvery = 10 * time.Second
+	}
+	if c.newTxnClient == nil {
+		c.newTxnClient = newKgoClient
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -224,7 +227,7 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 	if p.cfg.ProducerOpts != nil {
 		kopts = append(append([]kgo.Opt(nil), kopts...), p.cfg.ProducerOpts(t.Name)...)
 	}
-	txn, err := newTxnProducer(ctx, t.Name, key.TransactionalID(), kopts)
+	txn, err := newTxnProducer(ctx, t.Name, key.TransactionalID(), kopts, p.cfg.newTxnClient)
 	if err != nil {
 		return nil, err
 	}

@@ -80,18 +80,12 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 func (ts *tableSync) transact(ctx context.Context, out []*kgo.Record) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ts.cfg.CommitTimeout)
 	defer cancel()
-	hook := func(step string) error {
-		if ts.cfg.testHook != nil {
-			return ts.cfg.testHook(ts.table.Name, step)
-		}
-		return nil
-	}
 	if ts.txn.cl == nil {
 		if err := ts.txn.connect(cctx); err != nil {
 			return err
 		}
 	}
-	return ts.txn.commit(cctx, out, hook)
+	return ts.txn.commit(cctx, out)
 }
 
 // committed moves the in-memory state after a successful commit of recs

@@ -22,20 +22,12 @@ func TestFullRefreshRepublishesThenContinuesIncrementally(t *testing.T) {
 	key := offsets.Key{Instance: h.client.Instance(), Table: "suppliers"}
 	h.writeCursor(ctx, key, offsets.Cursor{Mode: offsets.FullRefresh})
 
-	n := 0
-	p := h.producer(ctx, func(c *Config) {
-		c.BatchRecords = 50
-		c.testHook = func(_, s string) error {
-			if s == stepAfterCommit {
-				if n++; n == 2 {
-					return errCrash
-				}
-			}
-			return nil
-		}
-	})
-	p.Sync(ctx)
+	runCtx, kill := context.WithCancel(ctx)
+	pr := &process{kill: kill, at: func(_, s string, txn int) bool { return s == stepAfterCommit && txn == 2 }}
+	p := h.producer(ctx, pr.option, func(c *Config) { c.BatchRecords = 50 })
+	p.Sync(runCtx)
 	p.Close()
+	kill()
 	mid, _ := offsets.Load(ctx, "coupa-offsets", h.kafka()...)
 	if mid[key].Mode != offsets.FullRefresh || mid[key].IsZero() {
 		t.Fatalf("after a crash half way the refresh cursor is %+v", mid[key])

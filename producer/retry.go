@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,13 +11,13 @@ import (
 // commitRetry paces the retries of failed transactions of one slice (or of
 // the pass's final cursor).
 type commitRetry struct {
-	ps       *passState
+	ts       *tableSync
 	backoff  *backoff.ExponentialBackOff
 	failures int
 }
 
-func (ps *passState) newCommitRetry() *commitRetry {
-	return &commitRetry{ps: ps, backoff: newRetryBackoff()}
+func newCommitRetry(ts *tableSync) *commitRetry {
+	return &commitRetry{ts: ts, backoff: newRetryBackoff()}
 }
 
 func (r *commitRetry) reset() {
@@ -26,21 +25,15 @@ func (r *commitRetry) reset() {
 	r.failures = 0
 }
 
-// after decides what follows the failed transaction err: nil after waiting
-// the backoff, when it is worth trying again; otherwise the error that ends
-// the pass (a fence, a stopped table, shutdown, too many failures in a row).
+// after decides what follows the failed transaction err, which the caller
+// knows to be worth another try as far as the table goes (not fenced, not
+// stopped): nil after waiting the backoff; otherwise the error that ends the
+// pass (shutdown, too many failures in a row).
 func (r *commitRetry) after(ctx context.Context, err error, what string, logArgs ...any) error {
-	var (
-		fenced *FencedError
-		dead   *crashed
-	)
-	ts := r.ps.ts
-	r.ps.mu.Lock() // settle, in another slice's commit, may set them
-	halted := ts.stopped != nil || ts.stale
-	r.ps.mu.Unlock()
-	if errors.As(err, &fenced) || errors.As(err, &dead) || halted || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return err
 	}
+	ts := r.ts
 	ts.cfg.Metrics.aborted(ts.table.Name)
 	if r.failures++; r.failures >= ts.cfg.MaxCommitAttempts {
 		return fmt.Errorf("table %s: giving up after %d failed transactions: %w", ts.table.Name, r.failures, err)

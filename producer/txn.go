@@ -30,11 +30,28 @@ func isFenced(err error) bool {
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
 }
 
+// txnClient is what a transactional producer needs of a Kafka client. It is
+// a *kgo.Client; tests wrap one to fail on cue (a crash at a step of a
+// transaction), so that no test seam lives in the transaction path.
+type txnClient interface {
+	ProducerID(ctx context.Context) (int64, int16, error)
+	BeginTransaction() error
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+	Flush(ctx context.Context) error
+	AbortBufferedRecords(ctx context.Context) error
+	EndTransaction(ctx context.Context, commit kgo.TransactionEndTry) error
+	Close()
+}
+
+// newKgoClient is how production makes a txnClient.
+func newKgoClient(_ string, opts []kgo.Opt) (txnClient, error) { return kgo.NewClient(opts...) }
+
 // txnProducer is one table's transactional Kafka producer.
 type txnProducer struct {
-	table string
-	opts  []kgo.Opt
-	cl    *kgo.Client
+	table     string
+	opts      []kgo.Opt
+	newClient func(table string, opts []kgo.Opt) (txnClient, error)
+	cl        txnClient
 }
 
 // reset replaces the client with a new one, which initialises the producer
@@ -59,14 +76,14 @@ func (p *txnProducer) drop() {
 // the producer id at once. That is what fences an older process with the same
 // id and makes the coordinator abort its open transaction, so everything read
 // afterwards (cursors, recent versions) is final.
-func newTxnProducer(ctx context.Context, table, txnID string, base []kgo.Opt) (*txnProducer, error) {
+func newTxnProducer(ctx context.Context, table, txnID string, base []kgo.Opt, newClient func(string, []kgo.Opt) (txnClient, error)) (*txnProducer, error) {
 	opts := append(append([]kgo.Opt(nil), base...),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(2*time.Minute),
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(100_000),
 	)
-	p := &txnProducer{table: table, opts: opts}
+	p := &txnProducer{table: table, opts: opts, newClient: newClient}
 	if err := p.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -74,7 +91,7 @@ func newTxnProducer(ctx context.Context, table, txnID string, base []kgo.Opt) (*
 }
 
 func (p *txnProducer) connect(ctx context.Context) error {
-	cl, err := kgo.NewClient(p.opts...)
+	cl, err := p.newClient(p.table, p.opts)
 	if err != nil {
 		return err
 	}
@@ -97,12 +114,9 @@ func (p *txnProducer) connect(ctx context.Context) error {
 // sent but its answer never came (the transaction may have committed: see
 // inDoubt.go); any other error when the transaction did not commit, after
 // aborting it (reconnecting if the client is left unusable).
-func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record, hook func(step string) error) error {
+func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record) error {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return p.abort(ctx, err)
-	}
-	if err := hook(stepBeforeProduce); err != nil {
-		return p.crash(err)
 	}
 	var (
 		mu       sync.Mutex
@@ -125,14 +139,8 @@ func (p *txnProducer) commit(ctx context.Context, recs []*kgo.Record, hook func(
 	if firstErr != nil {
 		return p.abort(ctx, firstErr)
 	}
-	if err := hook(stepBeforeCommit); err != nil {
-		return p.crash(err)
-	}
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return p.commitFailed(ctx, err)
-	}
-	if err := hook(stepAfterCommit); err != nil {
-		return p.crash(err)
 	}
 	return nil
 }
@@ -181,24 +189,4 @@ func (p *txnProducer) abort(ctx context.Context, cause error) error {
 	return cause
 }
 
-// crash simulates the process dying at a step (tests only): the client is
-// dropped without aborting, as a kill -9 would leave it, and the pass stops.
-func (p *txnProducer) crash(err error) error {
-	p.drop()
-	return &crashed{err}
-}
-
-// crashed is a test hook's simulated death: it ends the pass at once.
-type crashed struct{ err error }
-
-func (c *crashed) Error() string { return "simulated crash: " + c.err.Error() }
-func (c *crashed) Unwrap() error { return c.err }
-
 func (p *txnProducer) close() { p.drop() }
-
-// The steps of a batch where tests inject failures.
-const (
-	stepBeforeProduce = "before-produce"
-	stepBeforeCommit  = "before-commit"
-	stepAfterCommit   = "after-commit"
-)

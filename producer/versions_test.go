@@ -65,14 +65,13 @@ func TestSlowSliceNeverOverwritesNewerVersion(t *testing.T) {
 		pd.fetched = fetched
 		return pd
 	}
-	ps := &passState{ts: ts, prog: newProgress(ts.log, -1), fetched: map[int64]int64{}}
-	early, late := &slice{w: &walk{}}, &slice{w: &walk{}}
-	ps.slices = []*slice{early, late}
-	if err := ps.commit(ctx, late, []pending{convert(newer, 2)}); err != nil {
-		t.Fatal(err)
+	cm := newCommitter(ts)
+	cm.slices = []sliceBook{{}, {}} // an early and a late slice
+	if a := cm.handle(ctx, batchRequest{slice: 1, batch: []pending{convert(newer, 2)}}); a.err != nil {
+		t.Fatal(a.err)
 	}
-	if err := ps.commit(ctx, early, []pending{convert(older, 1)}); err != nil {
-		t.Fatal(err)
+	if a := cm.handle(ctx, batchRequest{slice: 0, batch: []pending{convert(older, 1)}}); a.err != nil {
+		t.Fatal(a.err)
 	}
 	last := h.topic(ctx, "users").Last
 	if want := convert(newer, 0).value; !bytes.Equal(last[id].Value, want) {
