@@ -166,7 +166,7 @@ func (w *world) read(ctx context.Context, table string) truthcheck.Topic {
 // assertTruth compares every table topic with the simulator's ground truth
 // (see truthcheck.Compare), and checks that every schema id in a header is
 // one the registry serves.
-func (w *world) assertTruth(ctx context.Context) {
+func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 	w.t.Helper()
 	ids := map[int]bool{}
 	for _, tb := range w.tables {
@@ -174,7 +174,7 @@ func (w *world) assertTruth(ctx context.Context) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		rep, err := truthcheck.Compare(tb.Name, w.sim.Truth(tb.Name), w.read(ctx, tb.Name), schema)
+		rep, err := truthcheck.Compare(tb.Name, w.sim.Truth(tb.Name), w.read(ctx, tb.Name), schema, opts...)
 		if err != nil {
 			w.t.Fatal(err)
 		}

@@ -33,8 +33,10 @@ const (
 // version up to it and refuse newer ones (a downgrade must not misread a
 // cursor and skip data).
 //
-// Version 2 added Seq. A version 1 cursor reads as Seq 0.
-const Version = 2
+// Version 2 added Seq. A version 1 cursor reads as Seq 0. Version 3 added
+// reset requests (ResetKind) and Adopted: a build that does not know them
+// must refuse them rather than take a request for the cursor.
+const Version = 3
 
 // Cursor is a table's position in Coupa's (updated_at, id) order: every record
 // whose (updated_at, id) is at or before (UpdatedAt, ID) has been published.
@@ -55,7 +57,16 @@ type Cursor struct {
 	// committed cursor back, whether that commit happened (see
 	// Cursor.WrittenBy).
 	Seq int64
+	// Adopted is the CommittedAt of the last reset request (a cursor
+	// written under the table's ResetRequest key by `cursors reset`) that
+	// the producer has adopted: a request made later is still to adopt.
+	Adopted time.Time
 }
+
+// Pending reports whether the reset request r is still to be adopted by a
+// producer whose cursor is c. Requests are ordered by their CommittedAt
+// (the clock of the machine that ran `cursors reset`).
+func (c Cursor) Pending(r Cursor) bool { return r.CommittedAt.After(c.Adopted) }
 
 // WrittenBy reports whether c, read back from the offsets topic, is the
 // cursor w that one particular transaction wrote: same sequence number and
@@ -105,6 +116,7 @@ type cursorJSON struct {
 	Published   int64   `json:"published"`
 	CommittedAt *string `json:"committed_at,omitempty"`
 	Seq         int64   `json:"seq,omitempty"`
+	Adopted     *string `json:"adopted,omitempty"`
 }
 
 // MarshalJSON writes the versioned form, e.g.
@@ -122,6 +134,10 @@ func (c Cursor) MarshalJSON() ([]byte, error) {
 	if !c.CommittedAt.IsZero() {
 		s := c.CommittedAt.UTC().Format(time.RFC3339Nano)
 		out.CommittedAt = &s
+	}
+	if !c.Adopted.IsZero() {
+		s := c.Adopted.UTC().Format(time.RFC3339Nano)
+		out.Adopted = &s
 	}
 	return json.Marshal(out)
 }
@@ -163,6 +179,13 @@ func (c *Cursor) UnmarshalJSON(b []byte) error {
 		}
 		out.CommittedAt = t.UTC()
 	}
+	if in.Adopted != nil {
+		t, err := time.Parse(time.RFC3339Nano, *in.Adopted)
+		if err != nil {
+			return fmt.Errorf("cursor adopted: %w", err)
+		}
+		out.Adopted = t.UTC()
+	}
 	*c = out
 	return nil
 }
@@ -172,9 +195,28 @@ func (c *Cursor) UnmarshalJSON(b []byte) error {
 type Key struct {
 	Instance string `json:"instance"`
 	Table    string `json:"table"`
+	// Kind is empty for the table's cursor and ResetKind for a reset
+	// request of it (see ResetRequest).
+	Kind string `json:"kind,omitempty"`
 }
 
-// Bytes is the record key: {"instance":"<host>","table":"<table>"}.
+// ResetKind marks the key of a reset request.
+const ResetKind = "reset"
+
+// ResetRequest is the key under which `cursors reset` asks the producer of
+// k's table to move its cursor: the value is the cursor to continue from,
+// its CommittedAt the time of the request. The producer adopts it at the
+// start of its next pass (or when it starts) and records that in its
+// cursor's Adopted; it never writes this key. A request has its own key so
+// that neither the producer's commits nor compaction can erase it before it
+// is adopted.
+func (k Key) ResetRequest() Key { return Key{Instance: k.Instance, Table: k.Table, Kind: ResetKind} }
+
+// Cursor is the key of the table's cursor (k itself, for a cursor key).
+func (k Key) Cursor() Key { return Key{Instance: k.Instance, Table: k.Table} }
+
+// Bytes is the record key: {"instance":"<host>","table":"<table>"}, with
+// "kind":"reset" for a reset request.
 func (k Key) Bytes() []byte {
 	b, _ := json.Marshal(k)
 	return b
@@ -185,7 +227,10 @@ func (k Key) Compare(o Key) int {
 	if c := strings.Compare(k.Instance, o.Instance); c != 0 {
 		return c
 	}
-	return strings.Compare(k.Table, o.Table)
+	if c := strings.Compare(k.Table, o.Table); c != 0 {
+		return c
+	}
+	return strings.Compare(k.Kind, o.Kind)
 }
 
 // ParseKey reads a record key written by Bytes.
@@ -193,6 +238,9 @@ func ParseKey(b []byte) (Key, error) {
 	var k Key
 	if err := json.Unmarshal(b, &k); err != nil || k.Instance == "" || k.Table == "" {
 		return Key{}, fmt.Errorf("offsets key %q is not {\"instance\":...,\"table\":...}", b)
+	}
+	if k.Kind != "" && k.Kind != ResetKind {
+		return Key{}, fmt.Errorf("offsets key %q has an unknown kind (written by a newer build? upgrade coupa-kafka)", b)
 	}
 	return k, nil
 }

@@ -16,10 +16,10 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // The cursor JSON is a public contract (it lives in users' Kafka clusters
 // across upgrades): these golden files pin it byte for byte. This build
-// writes version 2; the version 1 files are what older builds wrote, and must
-// still read (see TestCursorV1StillReads).
+// writes version 3; the version 1 and 2 files are what older builds wrote,
+// and must still read (see TestOlderCursorsStillRead).
 func TestCursorGolden(t *testing.T) {
-	for name, c := range goldenV2 {
+	for name, c := range goldenV3 {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.Marshal(c)
 			if err != nil {
@@ -41,21 +41,31 @@ func TestCursorGolden(t *testing.T) {
 	}
 }
 
-var goldenV2 = map[string]offsets.Cursor{
-	"cursor_v2_zero": {},
-	"cursor_v2": {
+var goldenV3 = map[string]offsets.Cursor{
+	"cursor_v3_zero": {},
+	"cursor_v3": {
 		UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
 		Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123456789, time.UTC), Seq: 17,
+		Adopted: time.Date(2024, 1, 1, 8, 0, 0, 5000, time.UTC),
 	},
-	"cursor_v2_full_refresh": {
+	"cursor_v3_full_refresh": {
 		UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
 	},
 }
 
-// Cursors written by version 1 builds stay readable after an upgrade; they
-// read as sequence 0, so the first commit of this build writes sequence 1.
-func TestCursorV1StillReads(t *testing.T) {
+// Cursors written by older builds stay readable after an upgrade. Version 1
+// cursors read as sequence 0, so the first commit of this build writes
+// sequence 1; versions 1 and 2 have adopted no reset request.
+func TestOlderCursorsStillRead(t *testing.T) {
 	for name, c := range map[string]offsets.Cursor{
+		"cursor_v2_zero": {},
+		"cursor_v2": {
+			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
+			Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123456789, time.UTC), Seq: 17,
+		},
+		"cursor_v2_full_refresh": {
+			UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
+		},
 		"cursor_v1_zero": {Mode: offsets.Incremental},
 		"cursor_v1": {
 			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
@@ -85,7 +95,7 @@ func assertDecodes(t *testing.T, b []byte, want offsets.Cursor) {
 		t.Fatal(err)
 	}
 	if !got.UpdatedAt.Equal(want.UpdatedAt) || got.ID != want.ID || got.Mode != want.Mode || got.Published != want.Published ||
-		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq {
+		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq || !got.Adopted.Equal(want.Adopted) {
 		t.Errorf("decoded %s as %+v, want %+v", b, got, want)
 	}
 }
@@ -118,7 +128,7 @@ func TestCursorWrittenBy(t *testing.T) {
 func TestCursorDecodeRefusals(t *testing.T) {
 	for in, errHas := range map[string]string{
 		`{"id":1}`:                            `no version`,
-		`{"v":3,"id":1}`:                      `newer than this build`,
+		`{"v":4,"id":1}`:                      `newer than this build`,
 		`{"v":2,"seq":-1}`:                    `seq -1`,
 		`{"v":1,"mode":"sideways"}`:           `mode "sideways"`,
 		`{"v":1,"updated_at":"yesterday"}`:    `updated_at`,

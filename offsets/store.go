@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -38,7 +39,8 @@ func newer(a, b Cursor) bool {
 
 // Load reads the offsets topic to its end with read_committed isolation, so
 // cursors written by aborted transactions are never seen, and returns the
-// latest cursor of every key. A missing topic is ErrNoOffsetsTopic (the caller
+// latest cursor of every key (reset requests included, under their own
+// keys: see Key.ResetRequest). A missing topic is ErrNoOffsetsTopic (the caller
 // decides whether that is a first run or a lost topic); a value that does not
 // parse is an error naming its key and offset, never silently skipped.
 //
@@ -87,4 +89,26 @@ func LoadSettled(ctx context.Context, topic string, opts ...kgo.Opt) (map[Key]Cu
 		return nil, err
 	}
 	return Load(ctx, topic, opts...)
+}
+
+// RequestReset writes a reset request for k's table (see Key.ResetRequest):
+// to is where the table's producer continues from, in to.Mode. It is not
+// written in the table's transaction (that would fence a running producer);
+// the producer adopts it at the start of its next pass, or when it starts.
+// It returns the request as written.
+func RequestReset(ctx context.Context, topic string, k Key, to Cursor, opts ...kgo.Opt) (Cursor, error) {
+	req := Cursor{UpdatedAt: to.UpdatedAt, ID: to.ID, Mode: to.Mode, CommittedAt: time.Now().UTC()}
+	rec, err := Record(topic, k.ResetRequest(), req)
+	if err != nil {
+		return Cursor{}, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return Cursor{}, err
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return Cursor{}, fmt.Errorf("writing the reset request of %s to %s: %w", k.Table, topic, err)
+	}
+	return req, nil
 }

@@ -108,14 +108,14 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 // assertTruth compares every table topic with the simulator's ground truth
 // (see truthcheck.Compare): nothing missing, stale or extra, no content
 // published twice.
-func (h *harness) assertTruth(ctx context.Context) {
+func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 	h.t.Helper()
 	for _, tb := range h.tables {
 		schema, err := schemas.Published(tb.Name, nil)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		rep, err := truthcheck.Compare(tb.Name, h.sim.Truth(tb.Name), h.topic(ctx, tb.Name), schema)
+		rep, err := truthcheck.Compare(tb.Name, h.sim.Truth(tb.Name), h.topic(ctx, tb.Name), schema, opts...)
 		if err != nil {
 			h.t.Fatal(err)
 		}

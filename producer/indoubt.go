@@ -45,8 +45,9 @@ import (
 //     the in-doubt transaction wrote, the batch committed and the in-memory
 //     state moves forward as after any commit. If it is the cursor committed
 //     before, the batch aborted and its slice rewinds and publishes it again.
-//     Anything else means another writer changed the cursor meanwhile (a
-//     `cursors reset`, another process): the table stops.
+//     Anything else means another writer changed the cursor meanwhile
+//     (another process; `cursors reset` writes a request under its own key
+//     instead, see reset.go): the table stops.
 //
 // No timing heuristic is involved. Until the doubt is settled nothing else is
 // committed for the table (commits are serialised), and if it cannot be

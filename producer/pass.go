@@ -50,6 +50,9 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 			return res, err
 		}
 	}
+	if err := ts.adoptReset(ctx); err != nil {
+		return res, err
+	}
 	start, started := ts.startPosition(), time.Now()
 	// Read before the committer starts: from then on it alone touches the
 	// cursor.

@@ -258,13 +258,21 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 }
 
 // Run syncs every table, then again every interval, until ctx ends. Each
-// table runs on its own schedule; one that fails is retried at its next
+// table runs on its own schedule and adopts a `cursors reset` at the start
+// of its next pass (see adoptReset); one that fails is retried at its next
 // interval, except a table that stops (fenced: another process owns it; an
 // incompatible schema; another writer of its cursor), which stops for good
 // and sets the table_stopped gauge. Run returns nil when ctx ends, or an
 // error naming every table and why when all of them have stopped: the
 // process then does nothing useful and should not look healthy.
 func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(PassResult, error)) error {
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		p.watchResets(watchCtx)
+	}()
+	defer func() { stopWatching(); <-watched }()
 	var wg sync.WaitGroup
 	stops := make([]error, len(p.tables))
 	for i, ts := range p.tables {

@@ -23,8 +23,17 @@ func (p *Producer) restore(ctx context.Context) error {
 		if err := ts.restore(ctx, cursors[ts.key]); err != nil {
 			return err
 		}
+		ts.noteReset(cursors)
 	}
 	return nil
+}
+
+// noteReset remembers the table's reset request found in cursors, if any,
+// for adoptReset.
+func (ts *tableSync) noteReset(cursors map[offsets.Key]offsets.Cursor) {
+	if r, ok := cursors[ts.key.ResetRequest()]; ok {
+		ts.resetRequest.Store(&r)
+	}
 }
 
 // restore sets the table's state from what Kafka holds: its committed cursor
@@ -65,6 +74,7 @@ func (ts *tableSync) reload(ctx context.Context) error {
 	if err := ts.restore(ctx, cursors[ts.key]); err != nil {
 		return err
 	}
+	ts.noteReset(cursors)
 	ts.stale = false
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -34,6 +35,10 @@ type tableSync struct {
 	// stale means a commit in doubt could not be settled: cursor and seen
 	// may be behind Kafka, and are reloaded before the next pass.
 	stale bool
+	// resetRequest is the latest reset request of the table seen in the
+	// offsets topic (written by the watcher while passes run); adoptReset
+	// adopts it when the cursor has not yet.
+	resetRequest atomic.Pointer[offsets.Cursor]
 }
 
 // halted says why nothing more may be committed for the table in this pass:

@@ -7,12 +7,8 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -67,12 +63,18 @@ func printCursors(w io.Writer, cursors map[offsets.Key]offsets.Cursor, now time.
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tTABLE\tCURSOR (updated_at, id)\tMODE\tPUBLISHED\tCOMMITS\tCOMMITTED")
 	for _, k := range keys {
-		c := cursors[k]
+		c, table := cursors[k], k.Table
+		if k.Kind == offsets.ResetKind {
+			if !cursors[k.Cursor()].Pending(c) {
+				continue // adopted: the cursor row says where the table is
+			}
+			table += " (reset requested, not adopted yet)"
+		}
 		age := "-"
 		if !c.CommittedAt.IsZero() {
 			age = now.Sub(c.CommittedAt).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", k.Instance, k.Table, c.String(), c.Mode, c.Published, c.Seq, age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", k.Instance, table, c.String(), c.Mode, c.Published, c.Seq, age)
 	}
 	tw.Flush()
 	if len(keys) == 0 {
@@ -89,13 +91,13 @@ type CursorsResetCmd struct {
 	ToDatetime  instant `name:"to-datetime" placeholder:"2025-01-01|RFC3339" help:"Move the cursor to this instant (a date, midnight UTC, or RFC 3339): the next pass re-reads from there and publishes what the topic lacks." xor:"to"`
 	ToEarliest  bool    `name:"to-earliest" help:"Move the cursor before every record: the next pass re-reads the whole table and republishes it." xor:"to"`
 	FullRefresh bool    `name:"full-refresh" help:"Republish every record from the new position, not only what the topic lacks."`
-	Execute     bool    `name:"execute" help:"Write the new cursor. Without it, only the plan is printed."`
+	Execute     bool    `name:"execute" help:"Request the reset: the table's producer adopts it at its next pass (a running one without a restart). Without it, only the plan is printed."`
 }
 
-// Run prints the plan and, with --execute, writes the new cursor with the
-// table's transactional id. That fences any producer still holding the table
-// (it stops with a clear error instead of overwriting the reset); a producer
-// in the middle of a transaction makes the reset refuse instead.
+// Run prints the plan and, with --execute, writes a reset request. The
+// table's producer adopts it at the start of its next pass: a running
+// `coupa-kafka run` within one poll interval, without a restart and without
+// being fenced; a stopped one when it starts.
 func (c *CursorsResetCmd) Run(ctx context.Context) error {
 	f := Flags{KafkaFlags: c.KafkaFlags, LogFlags: c.LogFlags}
 	if err := f.validate(false); err != nil {
@@ -118,25 +120,25 @@ func (c *CursorsResetCmd) Run(ctx context.Context) error {
 		return err
 	}
 	old := cursors[key]
-	next := offsets.Cursor{Mode: offsets.Incremental, Published: old.Published, CommittedAt: time.Now().UTC(), Seq: old.Seq + 1}
+	to := offsets.Cursor{Mode: offsets.Incremental}
 	if !c.ToEarliest {
-		next.UpdatedAt = c.ToDatetime.UTC().Truncate(time.Second)
+		to.UpdatedAt = c.ToDatetime.UTC().Truncate(time.Second)
 	}
 	if c.FullRefresh {
-		next.Mode = offsets.FullRefresh
+		to.Mode = offsets.FullRefresh
 	}
-	fmt.Printf("%s/%s: cursor %s (%s) -> %s (%s)\n", key.Instance, key.Table, old.String(), orDash(string(old.Mode)), next.String(), next.Mode)
+	fmt.Printf("%s/%s: cursor %s (%s) -> %s (%s)\n", key.Instance, key.Table, old.String(), orDash(string(old.Mode)), to.String(), to.Mode)
+	if r, ok := cursors[key.ResetRequest()]; ok && old.Pending(r) {
+		fmt.Printf("replaces the reset to %s (%s) requested at %s, not adopted yet\n", r.String(), r.Mode, r.CommittedAt.Format(time.RFC3339))
+	}
 	if !c.Execute {
 		fmt.Println("dry run: nothing written; add --execute to write it")
 		return nil
 	}
-	if err := refuseIfTransactionOpen(ctx, opts, key); err != nil {
+	if _, err := offsets.RequestReset(ctx, c.OffsetsTopic, key, to, opts...); err != nil {
 		return err
 	}
-	if err := writeCursor(ctx, opts, c.OffsetsTopic, key, next); err != nil {
-		return err
-	}
-	fmt.Println("written: a running producer of this table was fenced and has stopped it; restart it to continue from the new cursor")
+	fmt.Println("requested: the producer of this table adopts it at the start of its next pass (a running `coupa-kafka run` within one poll interval, and logs \"adopted a cursor reset\"; otherwise when it next starts). `coupa-kafka cursors list` shows it pending until then.")
 	return nil
 }
 
@@ -145,58 +147,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// refuseIfTransactionOpen refuses while the table's producer is inside a
-// transaction: resetting under it would abort work it is committing.
-func refuseIfTransactionOpen(ctx context.Context, opts []kgo.Opt, key offsets.Key) error {
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	described, err := kadm.NewClient(cl).DescribeTransactions(ctx, key.TransactionalID())
-	if err != nil {
-		var missing *kadm.ShardErrors
-		if errors.As(err, &missing) || strings.Contains(err.Error(), "TRANSACTIONAL_ID_NOT_FOUND") {
-			return nil // never used: nobody holds it
-		}
-		return fmt.Errorf("describing transaction %s: %w", key.TransactionalID(), err)
-	}
-	for _, d := range described {
-		if d.Err != nil {
-			continue
-		}
-		switch d.State {
-		case "Ongoing", "PrepareCommit", "PrepareAbort":
-			return fmt.Errorf("a producer is syncing %s right now (transaction %s is %s): stop it first, then run the reset again", key.Table, d.TxnID, d.State)
-		}
-	}
-	return nil
-}
-
-func writeCursor(ctx context.Context, opts []kgo.Opt, topic string, key offsets.Key, c offsets.Cursor) error {
-	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(key.TransactionalID()))...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	rec, err := offsets.Record(topic, key, c)
-	if err != nil {
-		return err
-	}
-	if err := cl.BeginTransaction(); err != nil {
-		return err
-	}
-	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		cl.EndTransaction(ctx, kgo.TryAbort)
-		return fmt.Errorf("writing the cursor: %w", err)
-	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		// The answer of a commit can be lost after Kafka acted on it.
-		return fmt.Errorf("writing the cursor: its commit was not confirmed, so it may or may not have been written (run `coupa-kafka cursors list` to see): %w", err)
-	}
-	return nil
 }
 
 // Validate asks for one of the two alternatives (kong would show two

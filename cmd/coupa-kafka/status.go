@@ -70,7 +70,7 @@ func (c *StatusCmd) Run(ctx context.Context) error {
 	}
 	tables := map[offsets.Key]*tableStatus{}
 	for k, cur := range cursors {
-		if instance == "" || k.Instance == instance {
+		if k.Kind == "" && (instance == "" || k.Instance == instance) {
 			tables[k] = &tableStatus{cursor: cur}
 		}
 	}
