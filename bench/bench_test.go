@@ -34,6 +34,7 @@ func TestQuick(t *testing.T) {
 		cfg.RateInv, cfg.RateOthers = 150, 10
 		cfg.Latency, cfg.Jitter = 5*time.Millisecond, time.Millisecond
 		cfg.CPURecords, cfg.MemSizes = 300, "100,400"
+		cfg.FreshRecords, cfg.FreshWindow, cfg.FreshRate, cfg.FreshSettings = 20, 4*time.Second, 3, "defaults"
 	}
 	var out io.Writer = io.Discard
 	if testing.Verbose() {
@@ -43,8 +44,11 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rate) != 2 || rep.CPU == nil || len(rep.Memory) != 2 {
-		t.Fatalf("incomplete report: %d rate, cpu %v, %d memory", len(rep.Rate), rep.CPU != nil, len(rep.Memory))
+	if len(rep.Rate) != 2 || rep.CPU == nil || len(rep.Memory) != 2 || len(rep.Freshness) != 1 {
+		t.Fatalf("incomplete report: %d rate, cpu %v, %d memory, %d freshness", len(rep.Rate), rep.CPU != nil, len(rep.Memory), len(rep.Freshness))
+	}
+	if f := rep.Freshness[0]; f.Versions == 0 || f.Seen+f.Superseded != f.Versions || f.Missed != 0 || f.Requests == 0 {
+		t.Errorf("freshness: %d versions made, %d seen, %d superseded, %d missed, %d requests", f.Versions, f.Seen, f.Superseded, f.Missed, f.Requests)
 	}
 	for _, r := range rep.Rate {
 		if r.Utilization <= 0 || r.Requests < int64(r.MinPages) {

@@ -22,7 +22,7 @@ func TestLiveCursorsResetOnRealKafka(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	w := newWorld(t, coupatest.Config{Seed: 41, Records: map[string]int{"users": 150, "suppliers": 80}}, "users", "suppliers")
 	bin := buildBinary(t)
-	env := w.binEnv("COUPA_POLL_INTERVAL=300ms", "COUPA_LOG_LEVEL=info")
+	env := w.binEnv("COUPA_POLL_INTERVAL=300ms", "COUPA_POLL_MIN=100ms", "COUPA_LOG_LEVEL=info")
 	run := startBinary(t, bin, env, "run")
 	key := offsets.Key{Instance: w.client.Instance(), Table: "users"}
 	synced := func() (bool, error) {

@@ -54,7 +54,7 @@ type sliceBook struct {
 // request is what the committer is asked to do: register a slice (add) or
 // commit a batch (commit).
 type request struct {
-	add    *position
+	add    *sliceBook
 	commit *batchRequest
 	answer chan answer
 }
@@ -103,17 +103,18 @@ func (cm *committer) loop(ctx context.Context) {
 	defer close(cm.done)
 	for req := range cm.in {
 		if req.add != nil {
-			cm.slices = append(cm.slices, sliceBook{committed: *req.add, reading: time.Now().UnixNano()})
+			cm.slices = append(cm.slices, *req.add)
 			continue
 		}
 		req.answer <- cm.handle(ctx, *req.commit)
 	}
 }
 
-// add registers the next slice of the pass, starting at from: the n-th
-// slice added has index n. Only the generator calls it, in slice order.
-func (cm *committer) add(from position) {
-	cm.in <- request{add: &from}
+// add registers the next slice of the pass, starting at from, whose
+// worker reads from reading on (Unix ns): the n-th slice added has index n.
+// Only the generator calls it, in slice order.
+func (cm *committer) add(from position, reading int64) {
+	cm.in <- request{add: &sliceBook{committed: from, reading: reading}}
 }
 
 // commit hands a batch to the committer and waits for its answer. A commit

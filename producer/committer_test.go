@@ -39,7 +39,7 @@ func TestCommitterMovesCursorOverFinishedPrefix(t *testing.T) {
 		if a.err != nil {
 			t.Fatalf("%s: %v", st.name, a.err)
 		}
-		if a.committed != st.req.pos {
+		if !a.committed.at.Equal(st.req.pos.at) || a.committed.id != st.req.pos.id {
 			t.Errorf("%s: answered committed %s, want %s", st.name, a.committed, st.req.pos)
 		}
 		if want := cursorAt(st.want); ts.cursor.After(want) || want.After(ts.cursor) {

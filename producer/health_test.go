@@ -57,7 +57,7 @@ func TestRunReturnsWhenEveryTableStopped(t *testing.T) {
 	second := h.producer(ctx) // fences first
 	defer second.Close()
 	var stopped []PassResult
-	err := first.Run(ctx, time.Hour, func(r PassResult, _ error) {
+	err := first.Run(ctx, Poll{Min: time.Hour, Max: time.Hour}, func(r PassResult, _ error) {
 		if r.Stopped {
 			stopped = append(stopped, r)
 		}

@@ -28,6 +28,8 @@ type Metrics struct {
 	stopped     *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	cursorTime  *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
+	freshness   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the producer's metrics in a new registry.
@@ -60,8 +62,12 @@ func NewMetrics() *Metrics {
 			Help: "Unix time when the table's last pass completed."}, []string{"table"}),
 		cursorTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "cursor_updated_at_timestamp_seconds",
 			Help: "The committed cursor's updated_at as Unix time."}, []string{"table"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "poll_interval_seconds",
+			Help: "The table's current polling interval: short after a pass that found changes, doubling while passes find none (run only)."}, []string{"table"}),
+		freshness: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "freshness_seconds",
+			Help: "As of the table's last successful pass: the instance's clock minus the updated_at of the newest committed change (grows on a quiet table; see cursor_lag_seconds for falling behind)."}, []string{"table"}),
 	}
-	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime,
+	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -113,6 +119,15 @@ func (m *Metrics) pass(table string, err error) {
 	var scope *coupa.ScopeError
 	if errors.Is(err, coupa.ErrCredentials) || errors.As(err, &scope) {
 		m.authFailed.WithLabelValues(table).Inc()
+	}
+}
+
+// polled records the table's polling interval after a pass and, after a
+// successful one, how fresh its newest committed change is.
+func (m *Metrics) polled(table string, interval time.Duration, res PassResult, err error) {
+	m.interval.WithLabelValues(table).Set(interval.Seconds())
+	if err == nil && !res.InstanceTime.IsZero() && !res.Cursor.UpdatedAt.IsZero() {
+		m.freshness.WithLabelValues(table).Set(res.InstanceTime.Add(time.Second).Sub(res.Cursor.UpdatedAt).Seconds())
 	}
 }
 

@@ -11,12 +11,15 @@ import (
 
 // pass brings the table up to date with the instance as of the pass's start.
 //
-// The range to read, from the start position up to the bound (the instance's
-// clock minus one second), is cut into slices of about SliceRecords records
-// each, found by probing the rank of every SliceRecords-th record. Up to
-// Parallelism slices are walked at once, each by keyset (see walk), so one
-// table with a long backfill can use the whole request budget; an
-// incremental pass with little to read is a single slice.
+// The pass's first request (firstPage) reads the instance's clock, which
+// gives the bound (that clock minus one second), and the first page of data
+// from the start position: an incremental pass with less than a page to
+// read ends there, one request in all. A longer range is cut into slices of
+// about SliceRecords records each, found by probing the page at every
+// SliceRecords-th rank; each probed page also starts the walk of the slice
+// it bounds, so probes cost little beyond the data. Up to Parallelism
+// slices are walked at once, each by keyset (see walk), so one table with a
+// long backfill can use the whole request budget.
 //
 // A pass is a pipeline with one owner of its state:
 //
@@ -57,7 +60,7 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	// Read before the committer starts: from then on it alone touches the
 	// cursor.
 	refresh := ts.cursor.Mode == offsets.FullRefresh
-	bound, first, err := ts.probeFirst(ctx, start)
+	bound, first, err := ts.firstPage(ctx, start)
 	res.Requests = 1
 	if err != nil {
 		return ts.result(res, nil), err
@@ -69,7 +72,7 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	cm := startCommitter(ctx, ts, ts.cfg.Parallelism+1)
 	slices := make(chan *slice)
 	workers := ts.cfg.Parallelism
-	if first.IsZero() || refresh {
+	if refresh || holdsAll(first.page, bound) {
 		workers = 1
 	}
 	var wg sync.WaitGroup
@@ -198,13 +201,12 @@ func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 			return batch, err
 		}
 		recs, err := w.next(ctx)
-		now := time.Now().UnixNano()
 		for _, r := range recs {
 			p, cerr := ts.convert(r)
 			if cerr != nil {
 				return batch, cerr
 			}
-			p.fetched = now
+			p.fetched = w.readAt
 			batch = append(batch, p)
 		}
 		if err != nil {

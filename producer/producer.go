@@ -10,10 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -120,15 +120,24 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 	return results, errors.Join(errs...)
 }
 
-// Run syncs every table, then again every interval, until ctx ends. Each
-// table runs on its own schedule and adopts a `cursors reset` at the start
-// of its next pass (see adoptReset); one that fails is retried at its next
-// interval, except a table that stops (fenced: another process owns it; an
-// incompatible schema; another writer of its cursor), which stops for good
-// and sets the table_stopped gauge. Run returns nil when ctx ends, or an
-// error naming every table and why when all of them have stopped: the
-// process then does nothing useful and should not look healthy.
-func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(PassResult, error)) error {
+// Run syncs every table, then again and again until ctx ends, each table
+// on its own schedule (see Poll: soon after a pass that found changes, less
+// often while it finds none, within one budget of pass starts). A table
+// adopts a `cursors reset` at the start of its next pass (see adoptReset);
+// one that fails is retried after poll.Max, except a table that stops
+// (fenced: another process owns it; an incompatible schema; another writer
+// of its cursor), which stops for good and sets the table_stopped gauge.
+// Run returns nil when ctx ends, or an error naming every table and why
+// when all of them have stopped: the process then does nothing useful and
+// should not look healthy. onPass, if set, sees every pass's result.
+func (p *Producer) Run(ctx context.Context, poll Poll, onPass func(PassResult, error)) error {
+	if err := poll.defaults(); err != nil {
+		return err
+	}
+	budget := rate.NewLimiter(rate.Limit(poll.Budget), len(p.tables))
+	if poll.Budget < 0 {
+		budget = rate.NewLimiter(rate.Inf, 0)
+	}
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -143,27 +152,7 @@ func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				res, err := ts.pass(ctx)
-				if ctx.Err() != nil {
-					return
-				}
-				p.cfg.Metrics.pass(ts.table.Name, err)
-				var fenced *FencedError
-				res.Stopped = errors.As(err, &fenced) || ts.stopped != nil
-				if onPass != nil {
-					onPass(res, err)
-				}
-				if res.Stopped {
-					ts.log.Error("stopped", "error", err.Error())
-					p.cfg.Metrics.tableStopped(ts.table.Name, true)
-					stops[i] = err
-					return
-				}
-				if sleep(ctx, interval) != nil {
-					return
-				}
-			}
+			stops[i] = p.runTable(ctx, ts, newPacer(poll), budget, onPass)
 		}()
 	}
 	wg.Wait()
@@ -171,6 +160,35 @@ func (p *Producer) Run(ctx context.Context, interval time.Duration, onPass func(
 		return nil
 	}
 	return fmt.Errorf("every table has stopped: %w", errors.Join(stops...))
+}
+
+// runTable runs ts's passes until ctx ends (nil) or the table stops (why).
+func (p *Producer) runTable(ctx context.Context, ts *tableSync, pace *pacer, budget *rate.Limiter, onPass func(PassResult, error)) error {
+	for {
+		if budget.Wait(ctx) != nil {
+			return nil
+		}
+		res, err := ts.pass(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.cfg.Metrics.pass(ts.table.Name, err)
+		var fenced *FencedError
+		res.Stopped = errors.As(err, &fenced) || ts.stopped != nil
+		res.NextPass = pace.next(res.Published, err)
+		p.cfg.Metrics.polled(ts.table.Name, pace.interval, res, err)
+		if onPass != nil {
+			onPass(res, err)
+		}
+		if res.Stopped {
+			ts.log.Error("stopped", "error", err.Error())
+			p.cfg.Metrics.tableStopped(ts.table.Name, true)
+			return err
+		}
+		if sleep(ctx, res.NextPass) != nil {
+			return nil
+		}
+	}
 }
 
 // Cursors returns every table's committed cursor.

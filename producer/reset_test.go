@@ -25,7 +25,7 @@ func TestLiveResetIsAdoptedWithoutRestart(t *testing.T) {
 	var passes, failures atomic.Int64
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Run(runCtx, 100*time.Millisecond, func(res PassResult, err error) {
+		done <- p.Run(runCtx, Poll{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond, Budget: -1}, func(res PassResult, err error) {
 			if res.Table == "suppliers" {
 				passes.Add(1)
 			}

@@ -50,3 +50,38 @@ func (h *harness) anyID(table string) int64 {
 	h.t.Fatalf("%s is empty", table)
 	return 0
 }
+
+// TestIncrementalPassRequests pins what a pass costs in requests, counted
+// by the instance: an idle incremental pass, or one with fewer changes in
+// its lookback window than a page holds, is one request (its first page is
+// both the instance clock and all of its data); a backfill costs its data
+// pages plus about one request per slice.
+func TestIncrementalPassRequests(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 8, Records: map[string]int{"suppliers": 900}}, "suppliers")
+	lists := func() int64 { return h.sim.Stats().Total("suppliers", 0) }
+
+	before := lists()
+	res := h.sync(ctx)
+	backfill := lists() - before
+	pages := int64((900 + 49) / 50)
+	slices := int64(900/90 + 1) // harness: SliceRecords 90
+	t.Logf("backfill: %d requests for %d pages in about %d slices", backfill, pages, slices)
+	if int64(res[0].Requests) != backfill || backfill > pages+2*slices {
+		t.Errorf("backfill: %d requests by the instance's count, %d by the pass's, for %d pages in about %d slices", backfill, res[0].Requests, pages, slices)
+	}
+
+	before = lists()
+	if res := h.sync(ctx); res[0].Requests != 1 || lists()-before != 1 {
+		t.Errorf("idle pass: %d requests (instance: %d), want 1", res[0].Requests, lists()-before)
+	}
+
+	for _, st := range h.sim.States("suppliers")[:20] {
+		h.sim.Update("suppliers", st.ID)
+	}
+	time.Sleep(1100 * time.Millisecond) // the pass bound excludes the current second
+	before = lists()
+	if res := h.sync(ctx); res[0].Published != 20 || res[0].Requests != 1 || lists()-before != 1 {
+		t.Errorf("pass with 20 changes: published %d in %d requests (instance: %d), want 20 in 1", res[0].Published, res[0].Requests, lists()-before)
+	}
+}

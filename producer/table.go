@@ -72,6 +72,9 @@ type PassResult struct {
 	// Stopped says the table stopped for good after this pass (Run sets
 	// it): fenced, incompatible schema, another writer of its cursor.
 	Stopped bool
+	// NextPass is the pause before the table's next pass (Run sets it;
+	// see Poll).
+	NextPass time.Duration
 }
 
 // startPosition is where a pass begins: a full refresh resumes exactly at

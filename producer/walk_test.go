@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 // a new random order on every request). before runs ahead of request n
 // (1-based) and may change the records or fail the request.
 type scriptedList struct {
+	mu     sync.Mutex // rank probes ask concurrently
 	recs   map[int64]time.Time
 	rng    *rand.Rand
 	calls  int
@@ -28,6 +31,8 @@ type scriptedList struct {
 }
 
 func (l *scriptedList) List(_ context.Context, _ coupa.Table, q coupa.Query) (coupa.Page, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.calls++
 	if l.before != nil {
 		if err := l.before(l.calls, l); err != nil {
@@ -47,8 +52,9 @@ func (l *scriptedList) List(_ context.Context, _ coupa.Table, q coupa.Query) (co
 		}
 		return a.UpdatedAt.Compare(b.UpdatedAt)
 	})
-	if len(out) > coupa.MaxLimit {
-		out = out[:coupa.MaxLimit]
+	out = out[min(q.Offset, len(out)):]
+	if len(out) > q.PageSize() {
+		out = out[:q.PageSize()]
 	}
 	if l.beyond != nil && q.OrderBy == "updated_at" && len(out) < coupa.MaxLimit {
 		out = append(out, *l.beyond)
@@ -64,6 +70,14 @@ func matches(fs []coupa.Filter, id int64, at time.Time) bool {
 			v, _ := coupa.ParseTime(f.Value)
 			c = at.Compare(v)
 		case "id":
+			if f.Op == coupa.NotIn {
+				for _, v := range strings.Split(f.Value, ",") {
+					if n, _ := strconv.ParseInt(v, 10, 64); n == id {
+						return false
+					}
+				}
+				continue
+			}
 			v, _ := strconv.ParseInt(f.Value, 10, 64)
 			c = int(id - v)
 		}
@@ -211,5 +225,172 @@ func TestWalkErrorMidDrain(t *testing.T) {
 			}}
 			checkWalk(t, walkAll(t, l, walkT0.Add(time.Hour)), recs)
 		})
+	}
+}
+
+// The pass's first page is asked without an upper bound (the bound comes
+// from its Date header) and handed to the first slice's walk. Whether it is
+// short, full and ending past the bound, or full and within it, the walk
+// produces every record up to the bound exactly once, and asks again only
+// when the page cannot hold them all.
+func TestWalkStartsWithTheFirstPage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		recs      int           // records a second apart from walkT0
+		bound     time.Duration // after walkT0
+		moreCalls bool          // the walk must ask after the first page
+	}{
+		{"short", 30, time.Hour, false},
+		{"full, ends past the bound", 80, 40 * time.Second, false},
+		{"full, within the bound", 80, time.Hour, true},
+		{"full, bound at its last record", 50, 49 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := map[int64]time.Time{}
+			for i := range tc.recs {
+				recs[int64(i+1)] = walkT0.Add(time.Duration(i) * time.Second)
+			}
+			l := &scriptedList{recs: recs, rng: rand.New(rand.NewPCG(9, 9))}
+			page, err := l.List(context.Background(), coupa.Table{}, coupa.Query{OrderBy: "updated_at"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := walkT0.Add(tc.bound)
+			w := &walk{list: l, bound: bound, first: &readPage{page: page, at: 1}}
+			var got []coupa.Record
+			for !w.done {
+				out, err := w.next(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, out...)
+			}
+			want := map[int64]time.Time{}
+			for id, at := range recs {
+				if !at.After(bound) {
+					want[id] = at
+				}
+			}
+			checkWalk(t, got, want)
+			if asked := l.calls > 1; asked != tc.moreCalls {
+				t.Errorf("%d list calls after the first page; want more: %v", l.calls-1, tc.moreCalls)
+			}
+		})
+	}
+}
+
+// A slice whose walk starts with a page probed by rank produces every record
+// of the slice exactly once: the page's records from the slice's first
+// second on, then the rest by keyset. Records at the page's oldest second
+// belong to the slice before; a page whose records all sit there is
+// ignored.
+func TestWalkStartsWithARankedPage(t *testing.T) {
+	// Records a second apart with ties of 7 at every tenth second.
+	recs := map[int64]time.Time{}
+	id := int64(1)
+	for i := range 200 {
+		n := 1
+		if i%10 == 0 {
+			n = 7
+		}
+		for range n {
+			recs[id] = walkT0.Add(time.Duration(i) * time.Second)
+			id++
+		}
+	}
+	all := make([]coupa.Record, 0, len(recs))
+	for id, at := range recs {
+		all = append(all, coupa.Record{ID: id, UpdatedAt: at})
+	}
+	sortRecords(all)
+	for _, rank := range []int{1, 60, 100, 170, 230} {
+		t.Run(fmt.Sprint(rank), func(t *testing.T) {
+			ranked := slices.Clone(all[rank:min(rank+50, len(all))])
+			rand.New(rand.NewPCG(uint64(rank), 1)).Shuffle(len(ranked), func(i, j int) { ranked[i], ranked[j] = ranked[j], ranked[i] })
+			start := all[rank].UpdatedAt.Add(time.Second)
+			bound := walkT0.Add(150 * time.Second)
+			l := &scriptedList{recs: recs, rng: rand.New(rand.NewPCG(uint64(rank), 2))}
+			w := &walk{list: l, bound: bound, pos: position{at: start},
+				first: &readPage{page: coupa.Page{Records: ranked}, at: 1, ranked: true}}
+			var got []coupa.Record
+			for !w.done {
+				out, err := w.next(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, out...)
+			}
+			want := map[int64]time.Time{}
+			for id, at := range recs {
+				if !at.Before(start) && !at.After(bound) {
+					want[id] = at
+				}
+			}
+			checkWalk(t, got, want)
+		})
+	}
+}
+
+// The slices a pass plans from its first page and the rank probes' pages,
+// each walked from the page in hand, produce every record exactly once:
+// ties of every size at and around the boundaries (a probe page inside a
+// tie, a tie straddling a boundary, a tie longer than a slice), although
+// every answer orders ties differently; and the probes cost little beyond
+// the data pages.
+func TestSlicesFromProbePages(t *testing.T) {
+	for _, tie := range []int{1, 49, 50, 51, 120, 400} {
+		for _, size := range []int{50, 60, 90, 100, 137} {
+			t.Run(fmt.Sprintf("tie%d/slice%d", tie, size), func(t *testing.T) {
+				recs := instanceWithTie(tie)
+				for i := range 300 { // and a longer run of distinct seconds
+					recs[int64(10_000+i)] = walkT0.Add(time.Duration(300+i) * time.Second)
+				}
+				l := &scriptedList{recs: recs, rng: rand.New(rand.NewPCG(uint64(tie), uint64(size)))}
+				bound := walkT0.Add(time.Hour)
+				ts := &tableSync{cfg: &Config{Coupa: l, Parallelism: 3, SliceRecords: size}, table: coupa.Table{Name: "t"}}
+				page, err := l.List(context.Background(), ts.table, coupa.Query{OrderBy: "updated_at"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := make(chan *slice)
+				var planned []*slice
+				done := make(chan struct{})
+				go func() {
+					for s := range out {
+						planned = append(planned, s)
+					}
+					close(done)
+				}()
+				cm := &committer{in: make(chan request, len(recs))} // registrations only
+				g := &generator{ts: ts, cm: cm, out: out, bound: bound}
+				if err := g.run(context.Background(), &readPage{page: page, at: 1}); err != nil {
+					t.Fatal(err)
+				}
+				close(out)
+				<-done
+				if len(cm.in) != len(planned) {
+					t.Errorf("%d slices registered, %d handed out", len(cm.in), len(planned))
+				}
+				if want := (len(recs)-tie)/size - 1; len(planned) < want { // probes inside the tie find one boundary
+					t.Errorf("%d slices planned for %d records, want at least %d", len(planned), len(recs), want)
+				}
+				var got []coupa.Record
+				for _, s := range planned {
+					for errs := 0; !s.w.done; {
+						r, err := s.w.next(context.Background())
+						got = append(got, r...)
+						if err != nil {
+							if errs++; errs > 10 {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				checkWalk(t, got, recs)
+				if extra := l.calls - (len(recs)+coupa.MaxLimit-1)/coupa.MaxLimit; tie < coupa.MaxLimit && extra > 2*len(planned)+ts.cfg.Parallelism {
+					t.Errorf("%d requests for %d records in %d slices", l.calls, len(recs), len(planned))
+				}
+			})
+		}
 	}
 }

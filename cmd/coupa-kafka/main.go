@@ -62,6 +62,9 @@ func kongVars() kong.Vars {
 		"tables":              tableNames(),
 		"default_lookback":    producer.DefaultLookback.String(),
 		"default_parallelism": strconv.Itoa(producer.DefaultParallelism),
+		"default_poll_min":    producer.DefaultPollMin.String(),
+		"default_poll_max":    producer.DefaultPollMax.String(),
+		"default_poll_budget": strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,7 +18,9 @@ import (
 // RunCmd is `coupa-kafka run`, the daemon.
 type RunCmd struct {
 	Flags        `embed:""`
-	PollInterval time.Duration `name:"poll-interval" env:"COUPA_POLL_INTERVAL" default:"5m" help:"Pause between passes of a table."`
+	PollInterval time.Duration `name:"poll-interval" env:"COUPA_POLL_INTERVAL" default:"${default_poll_max}" help:"Longest pause between passes of a table: the pause of an idle table doubles up to it (and a failed pass waits it)."`
+	PollMin      time.Duration `name:"poll-min" env:"COUPA_POLL_MIN" default:"${default_poll_min}" help:"Pause after a pass that found changes: how soon a busy table is polled again."`
+	PollBudget   float64       `name:"poll-budget" env:"COUPA_POLL_BUDGET" default:"${default_poll_budget}" help:"Passes started per second across all tables (an idle pass costs one request): the request rate of polling in steady state. Negative: unbounded."`
 	HTTPAddr     string        `name:"http-addr" env:"COUPA_HTTP_ADDR" default:":8080" help:"Listen address of /metrics, /healthz and /readyz."`
 }
 
@@ -29,6 +32,12 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	var own []error
 	if c.PollInterval <= 0 {
 		own = append(own, fmt.Errorf("COUPA_POLL_INTERVAL %v must be positive", c.PollInterval))
+	}
+	if c.PollMin <= 0 || c.PollMin > c.PollInterval {
+		own = append(own, fmt.Errorf("COUPA_POLL_MIN %v must be positive and at most COUPA_POLL_INTERVAL %v", c.PollMin, c.PollInterval))
+	}
+	if c.PollBudget == 0 {
+		own = append(own, errors.New("COUPA_POLL_BUDGET 0 would never poll: give passes per second, or a negative number for no bound"))
 	}
 	if err := c.validate(true, own...); err != nil {
 		return err
@@ -76,14 +85,17 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	defer a.prod.Close()
 	metricsHandler.set(promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
 	ready.Store(a)
-	a.log.Info("running", "tables", len(c.Tables), "poll_interval", c.PollInterval.String(), "http", ln.Addr().String())
-	err = a.prod.Run(ctx, c.PollInterval, func(r producer.PassResult, err error) {
+	a.log.Info("running", "tables", len(c.Tables), "poll_min", c.PollMin.String(), "poll_interval", c.PollInterval.String(),
+		"poll_budget", c.PollBudget, "http", ln.Addr().String())
+	poll := producer.Poll{Min: c.PollMin, Max: c.PollInterval, Budget: c.PollBudget}
+	err = a.prod.Run(ctx, poll, func(r producer.PassResult, err error) {
 		health.record(r, err)
 		if err != nil {
 			a.log.Error("pass failed", "table", r.Table, "published", r.Published, "cursor", r.Cursor.String(), "error", err.Error())
 			return
 		}
-		a.log.Info("pass done", "table", r.Table, "published", r.Published, "requests", r.Requests, "cursor", r.Cursor.String())
+		a.log.Info("pass done", "table", r.Table, "published", r.Published, "requests", r.Requests, "cursor", r.Cursor.String(),
+			"next_pass_in", r.NextPass.Round(100*time.Millisecond).String())
 	})
 	if err != nil {
 		a.log.Error("stopped: no table is syncing", "error", err.Error())

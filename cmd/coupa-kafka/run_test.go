@@ -25,7 +25,7 @@ import (
 func TestRunServesHealthReadinessMetricsAndStopsOnSignal(t *testing.T) {
 	_, flags := localWorld(t, map[string]int{"users": 40, "suppliers": 40})
 	addr := freeAddr(t)
-	cmd := RunCmd{Flags: flags, PollInterval: time.Hour, HTTPAddr: addr}
+	cmd := RunCmd{Flags: flags, PollInterval: time.Hour, PollMin: time.Hour, PollBudget: -1, HTTPAddr: addr}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Run(ctx) }()
@@ -85,7 +85,7 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 	sim, flags := localWorld(t, map[string]int{"users": 10, "suppliers": 10})
 	addr := freeAddr(t)
 	const secret = "rotated-secret-0451"
-	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, HTTPAddr: addr}
+	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, PollMin: 50 * time.Millisecond, PollBudget: -1, HTTPAddr: addr}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
@@ -188,7 +188,7 @@ func httpGet(addr, path string) (int, string) {
 func TestStatus(t *testing.T) {
 	sim, flags := localWorld(t, map[string]int{"users": 10, "suppliers": 10})
 	addr := freeAddr(t)
-	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, HTTPAddr: addr}
+	cmd := RunCmd{Flags: flags, PollInterval: 50 * time.Millisecond, PollMin: 50 * time.Millisecond, PollBudget: -1, HTTPAddr: addr}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
