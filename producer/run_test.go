@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 )
 
@@ -82,5 +83,65 @@ func TestRunPacesTablesByWhatTheyFind(t *testing.T) {
 	total := len(passes["users"]) + len(passes["suppliers"])
 	if limit := int(poll.Budget*elapsed.Seconds()) + 2; total > limit {
 		t.Errorf("%d passes in %v, over the budget of %g/s (burst 2): at most %d", total, elapsed, poll.Budget, limit)
+	}
+}
+
+// TestBackfillDoesNotStarvePolling: while one table backfills at the full
+// request budget, another table's change is published: a backfill is one
+// pass start, and its pages share the client's budget with other polls.
+func TestBackfillDoesNotStarvePolling(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 52, Records: map[string]int{"invoices": 5000, "users": 20}}, "invoices", "users")
+	slow, err := coupa.New(coupa.Config{
+		InstanceURL: h.sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
+		HTTPClient: h.sim.HTTPClient(), RateLimit: 20, Burst: 5, MaxRetryTime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.producer(ctx, func(c *Config) { c.Coupa = slow })
+	defer p.Close()
+	var (
+		mu              sync.Mutex
+		invoicesDone    bool
+		userSeenMidFill bool
+		usersPasses     int
+	)
+	changed := h.sim.States("users")[3].ID
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(runCtx, Poll{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond, Budget: -1}, func(r PassResult, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch r.Table {
+			case "invoices":
+				invoicesDone = true
+			case "users":
+				if usersPasses++; usersPasses == 1 {
+					h.sim.Update("users", changed) // after the users backfill
+				} else if r.Published > 0 && !invoicesDone {
+					userSeenMidFill = true
+				}
+			}
+		})
+	}()
+	for {
+		mu.Lock()
+		finished := invoicesDone
+		mu.Unlock()
+		if finished {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !userSeenMidFill {
+		t.Errorf("the users change was not published while invoices backfilled (%d users passes)", usersPasses)
 	}
 }
