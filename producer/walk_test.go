@@ -116,7 +116,12 @@ func instanceWithTie(n int) map[int64]time.Time {
 // (from the walk's own position), and returns every record it produced.
 func walkAll(t *testing.T, l *scriptedList, bound time.Time) []coupa.Record {
 	t.Helper()
-	w := &walk{list: l, bound: bound}
+	return runWalk(t, &walk{list: l, bound: bound}, l)
+}
+
+// runWalk runs w to its end, retrying after errors from its own position.
+func runWalk(t *testing.T, w *walk, l *scriptedList) []coupa.Record {
+	t.Helper()
 	var got []coupa.Record
 	for errs := 0; !w.done; {
 		recs, err := w.next(context.Background())
@@ -257,14 +262,7 @@ func TestWalkStartsWithTheFirstPage(t *testing.T) {
 			}
 			bound := walkT0.Add(tc.bound)
 			w := &walk{list: l, bound: bound, first: &readPage{page: page, at: 1}}
-			var got []coupa.Record
-			for !w.done {
-				out, err := w.next(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, out...)
-			}
+			got := runWalk(t, w, l)
 			want := map[int64]time.Time{}
 			for id, at := range recs {
 				if !at.After(bound) {
@@ -312,14 +310,7 @@ func TestWalkStartsWithARankedPage(t *testing.T) {
 			l := &scriptedList{recs: recs, rng: rand.New(rand.NewPCG(uint64(rank), 2))}
 			w := &walk{list: l, bound: bound, pos: position{at: start},
 				first: &readPage{page: coupa.Page{Records: ranked}, at: 1, ranked: true}}
-			var got []coupa.Record
-			for !w.done {
-				out, err := w.next(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, out...)
-			}
+			got := runWalk(t, w, l)
 			want := map[int64]time.Time{}
 			for id, at := range recs {
 				if !at.Before(start) && !at.After(bound) {
@@ -376,15 +367,7 @@ func TestSlicesFromProbePages(t *testing.T) {
 				}
 				var got []coupa.Record
 				for _, s := range planned {
-					for errs := 0; !s.w.done; {
-						r, err := s.w.next(context.Background())
-						got = append(got, r...)
-						if err != nil {
-							if errs++; errs > 10 {
-								t.Fatal(err)
-							}
-						}
-					}
+					got = append(got, runWalk(t, s.w, l)...)
 				}
 				checkWalk(t, got, recs)
 				if extra := l.calls - (len(recs)+coupa.MaxLimit-1)/coupa.MaxLimit; tie < coupa.MaxLimit && extra > 2*len(planned)+ts.cfg.Parallelism {
