@@ -27,7 +27,14 @@ type Start struct {
 	set        bool
 }
 
-// FromTimestamp starts at the first record with timestamp >= ms.
+// FromTimestamp starts at the first record with timestamp >= ms, as Kafka
+// finds it, except where Kafka finds none: there the partition is read from
+// its start. Kafka searches only the first log segment whose largest
+// timestamp reaches ms, and a segment the log cleaner has emptied of data
+// (transaction markers stay) can be that segment: the broker then answers
+// "none" although later segments hold such records (seen on Apache Kafka
+// 4.1 with a compacted topic). The caller filters by timestamp either way:
+// timestamps need not grow with offsets, so older records follow too.
 func FromTimestamp(ms int64) Start { return Start{AfterMilli: ms, set: true} }
 
 // FromStart reads each partition from its log start.
@@ -48,14 +55,20 @@ func Committed(ctx context.Context, topic string, start Start, fn func(*kgo.Reco
 	if err = listErr(topic, ends, err); err != nil {
 		return err
 	}
-	var starts kadm.ListedOffsets
-	if start.set {
-		starts, err = adm.ListOffsetsAfterMilli(ctx, start.AfterMilli, topic)
-	} else {
-		starts, err = adm.ListStartOffsets(ctx, topic)
-	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err = listErr(topic, starts, err); err != nil {
 		return err
+	}
+	if start.set {
+		after, err := adm.ListOffsetsAfterMilli(ctx, start.AfterMilli, topic)
+		if err = listErr(topic, after, err); err != nil {
+			return err
+		}
+		after.Each(func(o kadm.ListedOffset) {
+			if o.Timestamp >= 0 { // found: start there; not found: from the start (see FromTimestamp)
+				starts[topic][o.Partition] = o
+			}
+		})
 	}
 	remaining := map[int32]int64{}
 	from := map[int32]kgo.Offset{}
