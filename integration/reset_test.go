@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,10 +23,14 @@ func TestLiveCursorsResetOnRealKafka(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	w := newWorld(t, coupatest.Config{Seed: 41, Records: map[string]int{"users": 150, "suppliers": 80}}, "users", "suppliers")
 	bin := buildBinary(t)
-	env := w.binEnv("COUPA_POLL_INTERVAL=300ms", "COUPA_POLL_MIN=100ms", "COUPA_LOG_LEVEL=info")
+	// Port 0: tests (and CI runs) in parallel must not fight over :8080.
+	env := w.binEnv("COUPA_POLL_INTERVAL=300ms", "COUPA_POLL_MIN=100ms", "COUPA_LOG_LEVEL=info", "COUPA_HTTP_ADDR=127.0.0.1:0")
 	run := startBinary(t, bin, env, "run")
 	key := offsets.Key{Instance: w.client.Instance(), Table: "users"}
 	synced := func() (bool, error) {
+		if exited(run) {
+			return false, fmt.Errorf("run exited: %v", run.err)
+		}
 		c, err := offsets.Load(ctx, w.offsets, w.kafka()...)
 		return err == nil && !c[key].IsZero(), nil
 	}
@@ -39,6 +44,9 @@ func TestLiveCursorsResetOnRealKafka(t *testing.T) {
 		t.Fatalf("cursors reset: %v\n%s", reset.err, reset.out.String())
 	}
 	adopted := func() (bool, error) {
+		if exited(run) {
+			return false, fmt.Errorf("run exited: %v", run.err)
+		}
 		c, err := offsets.Load(ctx, w.offsets, w.kafka()...)
 		cur := c[key]
 		return err == nil && !cur.Pending(c[key.ResetRequest()]) && cur.Mode == offsets.Incremental && !cur.IsZero(), nil
