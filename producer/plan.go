@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -90,15 +92,21 @@ type generator struct {
 
 // run emits the slices. The first begins with first, the pass's first
 // page; when that page holds the whole pass, or the pass is a full refresh
-// (read in order), it is the only one. Otherwise rank SliceRecords is
-// probed alone first (most incremental passes end there), then Parallelism
-// ranks at a time; each probed page starts the slice it bounds.
+// (read in order), it is the only one. Otherwise ranks are probed
+// Parallelism at a time, each probed page starting the slice it bounds;
+// the first wave is rank SliceRecords alone unless the first page's density
+// says the range holds several slices (most incremental passes end after
+// that one probe).
 func (g *generator) run(ctx context.Context, first *readPage) error {
 	g.from = g.start
 	if g.refresh || holdsAll(first.page, g.bound) {
 		return g.emit(ctx, time.Time{}, first)
 	}
-	for k, n := 1, 1; ; k, n = k+n, g.ts.cfg.Parallelism {
+	n := 1
+	if estimate(first.page, g.start, g.bound) > 2*g.ts.cfg.SliceRecords {
+		n = g.ts.cfg.Parallelism // a backfill: no round trip for one probe first
+	}
+	for k := 1; ; k, n = k+n, g.ts.cfg.Parallelism {
 		found, err := g.probeRanks(ctx, k, n)
 		if err != nil {
 			return err
@@ -174,4 +182,23 @@ func (g *generator) probeRanks(ctx context.Context, k, n int) ([]rankedPage, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].boundary.Before(out[j].boundary) })
 	return out, nil
+}
+
+// estimate is roughly how many records [start, bound] holds, judged from
+// the density of a full first page (for planning only: any answer is
+// correct, a good one saves a round trip).
+func estimate(p coupa.Page, start position, bound time.Time) int {
+	recs := sortRecords(slices.Clone(p.Records))
+	if len(recs) == 0 {
+		return 0
+	}
+	from := start.at
+	if from.IsZero() || recs[0].UpdatedAt.After(from) {
+		from = recs[0].UpdatedAt
+	}
+	span := recs[len(recs)-1].UpdatedAt.Sub(from)
+	if span <= 0 {
+		return math.MaxInt32 // one second holds the page: dense
+	}
+	return int(float64(len(recs)) * float64(bound.Sub(from)) / float64(span))
 }

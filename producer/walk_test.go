@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -374,6 +375,32 @@ func TestSlicesFromProbePages(t *testing.T) {
 					t.Errorf("%d requests for %d records in %d slices", l.calls, len(recs), len(planned))
 				}
 			})
+		}
+	}
+}
+
+// The density estimate that sizes the first probe wave.
+func TestEstimate(t *testing.T) {
+	page := func(step time.Duration) coupa.Page {
+		var p coupa.Page
+		for i := range 50 {
+			p.Records = append(p.Records, coupa.Record{ID: int64(i + 1), UpdatedAt: walkT0.Add(time.Duration(i) * step)})
+		}
+		return p
+	}
+	bound := walkT0.Add(49 * 100 * time.Second)
+	for _, tc := range []struct {
+		name     string
+		p        coupa.Page
+		min, max int
+	}{
+		{"a page a second, 100 times the span to go", page(time.Second), 4_500, 5_500},
+		{"a page spread to the bound", page(100 * time.Second), 40, 60},
+		{"a tie", page(0), math.MaxInt32, math.MaxInt32},
+		{"empty", coupa.Page{}, 0, 0},
+	} {
+		if got := estimate(tc.p, position{}, bound); got < tc.min || got > tc.max {
+			t.Errorf("%s: estimate %d, want %d..%d", tc.name, got, tc.min, tc.max)
 		}
 	}
 }
