@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
@@ -17,13 +16,7 @@ import (
 // order, also those written after it started, and Pending tells a cursor
 // that adopted a request from one that has not.
 func TestResetRequests(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 3, 30*time.Second)
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 	k := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
 	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -13,13 +13,7 @@ import (
 )
 
 func TestLoadReadsCommittedCursorsOnly(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 3, 30*time.Second)
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 
 	inv := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
@@ -68,20 +62,14 @@ func TestLoadReadsCommittedCursorsOnly(t *testing.T) {
 }
 
 func TestLoadRefusesCorruptCursor(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 1, 30*time.Second)
 	cl, _ := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	defer cl.Close()
 	k := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "coupa-offsets", Key: k.Bytes(), Value: []byte(`{"v":9}`)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = offsets.Load(ctx, "coupa-offsets", kgo.SeedBrokers(cluster.ListenAddrs()...))
+	_, err := offsets.Load(ctx, "coupa-offsets", kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err == nil {
 		t.Fatal("a cursor of an unknown version loaded")
 	}
@@ -93,13 +81,7 @@ func TestLoadRefusesCorruptCursor(t *testing.T) {
 // Load stops there and misses it; LoadSettled waits for the transaction to
 // end and sees it. Settling a commit whose answer was lost depends on this.
 func TestLoadSettledWaitsForOpenTransactions(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 1, 30*time.Second)
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 	inv := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
 	other := offsets.Key{Instance: "acme.coupahost.com", Table: "users"}
@@ -149,13 +131,7 @@ func TestLoadSettledWaitsForOpenTransactions(t *testing.T) {
 // lies past it, is never delivered to a read_committed reader: the read
 // must still end (it used to wait for that record forever).
 func TestLoadEndsPastAnAbortedRecordBelowTheStableOffset(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 1, 20*time.Second)
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 	key := func(table string) offsets.Key { return offsets.Key{Instance: "acme.coupahost.com", Table: table} }
 	aborted := openTxn(ctx, t, seeds, key("invoices"), offsets.Cursor{ID: 1, Seq: 1}) // offset 0
@@ -186,13 +162,7 @@ func TestLoadEndsPastAnAbortedRecordBelowTheStableOffset(t *testing.T) {
 // two partitions, and the higher commit sequence wins whatever the order of
 // reading.
 func TestLoadKeepsTheNewestCursorAcrossPartitions(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "coupa-offsets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
+	ctx, cluster := offsetsCluster(t, 2, 20*time.Second)
 	seeds := kgo.SeedBrokers(cluster.ListenAddrs()...)
 	k := offsets.Key{Instance: "acme.coupahost.com", Table: "invoices"}
 	cl, err := kgo.NewClient(seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -236,4 +206,18 @@ func openTxn(ctx context.Context, t *testing.T, seeds kgo.Opt, k offsets.Key, c 
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// offsetsCluster is a kfake broker with an offsets topic of partitions
+// partitions, and a context for a test of at most d.
+func offsetsCluster(t *testing.T, partitions int32, d time.Duration) (context.Context, *kfake.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "coupa-offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return ctx, cluster
 }

@@ -149,9 +149,8 @@ func (w *walk) next(ctx context.Context) ([]coupa.Record, error) {
 	recs := sortRecords(page.Records)
 	// A short page holds every match. So does a full one that ends past the
 	// bound (the pass's first page is asked without one, as the bound comes
-	// from its Date header): every record at or before the bound sorts
-	// before the ones past it.
-	if len(page.Records) < coupa.MaxLimit || recs[len(recs)-1].UpdatedAt.After(w.bound) {
+	// from its Date header): see holdsAll.
+	if holdsAll(page, w.bound) {
 		out := w.after(recs)
 		w.advanceTo(out)
 		w.done = true
