@@ -178,15 +178,27 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 5))
 	t.Logf("kill delays drawn with seed %d", seed)
 	// A transaction is open for only a few milliseconds of each batch (the
-	// records are collected first), so kills at random instants alone
-	// seldom hit one. Every third kill lands at a random instant (also while
-	// the process still opens: topics, schemas, fencing, restore); the others
-	// wait a random delay and then strike at the first moment the broker
-	// shows a transaction open (last stable offset behind the high
-	// watermark) on one of the table topics: one with records in it, not
-	// only a cursor.
-	watch := w.topics()
+	// records are collected first), so kills at random instants alone seldom
+	// hit one. Every third kill lands at a random instant (also while the
+	// process still opens: topics, schemas, fencing, restore). The others
+	// wait a random delay and then strike while a commit is held on its way
+	// to the broker (kafkaProxy): the transaction's records are in the table
+	// topic, its commit never arrives, and the next run's fencing aborts it.
+	proxy := newKafkaProxy(t, w.be.brokers[0])
+	killEnv := append(env[:len(env):len(env)], "KAFKA_BROKERS="+proxy.addr())
 	adm := w.admin()
+	held := make(chan string, 1)
+	holdDataCommit := func(txnID string) bool {
+		table := txnID[strings.LastIndex(txnID, ".")+1:]
+		if !openTransaction(ctx, adm, []string{w.topic(table)}) {
+			return false // a commit of the cursor alone
+		}
+		select {
+		case held <- table:
+		default:
+		}
+		return true
+	}
 	const wantKills = 12
 	kills, midTxn, finished := 0, 0, 0
 	var delays []string
@@ -195,17 +207,19 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 			t.Fatalf("only %d of %d runs were killed mid-sync: the syncs are too short for this test", kills, run)
 		}
 		delay := 200*time.Millisecond + time.Duration(rng.Int64N(int64(3300*time.Millisecond)))
-		atOpenTxn := run%3 != 0
-		p := startBinary(t, bin, env, "sync")
+		atCommit := run%3 != 0
+		p := startBinary(t, bin, killEnv, "sync")
 		select {
 		case <-p.exited:
 		case <-time.After(delay):
 		}
-		sawOpen := false
-		if atOpenTxn {
-			deadline := time.Now().Add(3 * time.Second)
-			for !sawOpen && time.Now().Before(deadline) && !exited(p) {
-				sawOpen = openTransaction(ctx, adm, watch)
+		heldTable := ""
+		if atCommit && !exited(p) {
+			proxy.holdCommits(holdDataCommit)
+			select {
+			case heldTable = <-held:
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
 			}
 		}
 		if !exited(p) {
@@ -214,14 +228,19 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 			}
 		}
 		<-p.exited
+		proxy.holdCommits(nil)
+		select {
+		case <-held: // a hold that raced with the kill
+		default:
+		}
 		var ee *exec.ExitError
 		switch {
 		case errors.As(p.err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled():
 			kills++
 			how := delay.Round(10 * time.Millisecond).String()
-			if sawOpen {
+			if heldTable != "" {
 				midTxn++
-				how += "+txn"
+				how += "+" + heldTable
 			}
 			delays = append(delays, how)
 		case p.err != nil:
@@ -230,7 +249,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 			finished++ // it ended before the signal
 		}
 	}
-	t.Logf("%d runs killed (after %s), %d of them with a transaction seen open; %d ran to the end", kills, strings.Join(delays, " "), midTxn, finished)
+	t.Logf("%d runs killed (after %s), %d of them while a table's commit was held; %d ran to the end", kills, strings.Join(delays, " "), midTxn, finished)
 	if kills < 10 {
 		t.Fatalf("only %d kills", kills)
 	}
@@ -258,7 +277,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	}
 	t.Logf("%d records of transactions that kills left open (aborted when the next run fenced them) are in the logs, invisible to read_committed", aborted)
 	if aborted == 0 {
-		t.Errorf("no kill left a transaction open (%d kills, %d with one seen open): the test did not test what it claims", kills, midTxn)
+		t.Errorf("no kill left a transaction open (%d kills, %d with a commit held): the test did not test what it claims", kills, midTxn)
 	}
 	pycheck(t, ctx, w)
 }
