@@ -6,14 +6,17 @@
 #      run yourself is not touched; jars from Maven Central on the first run),
 #   2. sets up the Python venv of the consumer check (scripts/pycheck: confluent-kafka
 #      and fastavro from PyPI) under ${XDG_CACHE_HOME:-$HOME/.cache}/coupa-kafka/venv,
-#   3. runs go vet and go test with the integration tag, then, where a Docker engine
-#      answers and go.mod has testcontainers-go, the suite against Redpanda too,
-#   4. stops the broker, also when anything fails or the script is interrupted.
+#   3. runs go vet and go test with the integration tag,
+#   4. runs the Flink SQL + PostgreSQL stage (scripts/flink-stage.sh) on the same broker,
+#      then, where a Docker engine answers and go.mod has testcontainers-go, the suite
+#      against Redpanda too,
+#   5. stops the broker, also when anything fails or the script is interrupted.
 #
 # Settings (environment):
 #   INTEGRATION_RUN       go test -run pattern (default: every test)
 #   INTEGRATION_GOFLAGS   extra go test flags, e.g. "-race -v"
 #   INTEGRATION_TIMEOUT   go test -timeout (default 20m)
+#   INTEGRATION_FLINK     1: run the Flink stage even with INTEGRATION_RUN; 0: skip it
 #   COUPA_PYCHECK_VENV    venv of the Python check (default above)
 #   COUPA_KAFKA_STATE     broker state dir (default: a fresh temp dir, removed at the end)
 #   KEEP_KAFKA=1          leave the broker running at the end (prints how to stop it)
@@ -125,14 +128,24 @@ export COUPA_PYCHECK_PYTHON=$VENV/bin/python
 say "python check: $("$COUPA_PYCHECK_PYTHON" -c 'import sys, confluent_kafka, fastavro; print("python", sys.version.split()[0], "confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0], "fastavro", fastavro.__version__)')"
 
 # ---------------------------------------------------------------- the suite
-say "go vet -tags integration ./integration/..."
-go vet -tags integration ./integration/...
+say "go vet -tags integration,flink ./integration/..."
+go vet -tags integration,flink ./integration/...
 
 run_args=()
 if [[ -n ${INTEGRATION_RUN:-} ]]; then run_args=(-run "$INTEGRATION_RUN"); fi
 say "go test -tags integration against $KAFKA_BROKERS"
 # shellcheck disable=SC2086 # INTEGRATION_GOFLAGS is a list of flags
 go test -tags integration -count=1 -timeout "${INTEGRATION_TIMEOUT:-20m}" ${INTEGRATION_GOFLAGS:-} "${run_args[@]}" ./integration/...
+
+# ---------------------------------------------------------------- Flink + PostgreSQL
+# A real downstream on the same broker (scripts/flink-stage.sh). It runs with the
+# whole suite; with INTEGRATION_RUN only when INTEGRATION_FLINK=1.
+if [[ ${INTEGRATION_FLINK:-} == 1 || ( -z ${INTEGRATION_RUN:-} && ${INTEGRATION_FLINK:-} != 0 ) ]]; then
+  say "Flink SQL into PostgreSQL (scripts/flink-stage.sh)"
+  scripts/flink-stage.sh
+else
+  say "Flink stage skipped (INTEGRATION_RUN is set or INTEGRATION_FLINK=0)"
+fi
 
 # ---------------------------------------------------------------- Docker (optional)
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
