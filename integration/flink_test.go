@@ -26,19 +26,36 @@ import (
 // The downstream a user builds, for real: Flink SQL (deploy/flink/coupa.sql,
 // in an embedded mini-cluster) reads the topics as changelogs and keeps
 // PostgreSQL in step. The tables must equal the simulator's truth after a
-// backfill and again after the instance changes and coupa-kafka syncs, with
-// the same Flink job still running. Run by scripts/flink-stage.sh, which
-// builds the job and starts PostgreSQL (POSTGRES_URL).
+// backfill, again after the instance changes and coupa-kafka syncs, with the
+// same Flink job still running, and after records are deleted and their
+// topics get tombstones. Run by scripts/flink-stage.sh, which builds the job
+// and starts PostgreSQL (POSTGRES_URL).
 func TestFlinkSQLKeepsPostgresInStep(t *testing.T) {
-	ctx := testContext(t, 12*time.Minute)
+	flinkScenario(t, 400, startFlinkJob, true)
+}
+
+// The same job as a user submits it to a Flink cluster: the shaded job jar,
+// `flink run`, on a standalone session cluster (scripts/flink-cluster.sh)
+// whose lib holds Flink alone, so the jar must bring every connector, format
+// and driver itself.
+func TestFlinkJobJarOnStandaloneCluster(t *testing.T) {
+	flinkScenario(t, 150, submitToFlinkCluster, false)
+}
+
+// flinkScenario syncs invoices and suppliers, starts a Flink job with start
+// on them and a database of its own, and checks PostgreSQL against the
+// truth after the backfill, after changes (the job never restarted) and,
+// with deletes, after tombstones.
+func flinkScenario(t *testing.T, invoices int, start func(*testing.T, *world, *postgresDB) *proc, deletes bool) {
+	ctx := testContext(t, 10*time.Minute)
 	w := newWorld(t, coupatest.Config{Seed: 15, UTCOffset: -7 * time.Hour,
-		Records: map[string]int{"invoices": 400, "suppliers": 40}}, "invoices", "suppliers")
+		Records: map[string]int{"invoices": invoices, "suppliers": invoices / 10}}, "invoices", "suppliers")
 	w.sync(ctx)
 	w.assertTruth(ctx)
 
 	db := newPostgresDB(t, ctx)
 	db.exec(ctx, "-f", filepath.Join(repoRoot(t), "deploy", "flink", "postgres.sql"))
-	job := startFlinkJob(t, w, db)
+	job := start(t, w, db)
 
 	w.waitPostgresInStep(ctx, db, job, "after the backfill")
 
@@ -57,10 +74,13 @@ func TestFlinkSQLKeepsPostgresInStep(t *testing.T) {
 	w.sync(ctx)
 	w.assertTruth(ctx)
 	w.waitPostgresInStep(ctx, db, job, "after changes, the same job still running")
+	if !deletes {
+		return
+	}
 
 	// Deletes: records vanish from Coupa and their topics get tombstones
 	// (key, null value), written here by hand as coupa-kafka's delete sweep
-	// does. The rows go, the lines of a deleted invoice with them, and the
+	// will. The rows go, the lines of a deleted invoice with them, and the
 	// aggregate drops their amounts; a deleted supplier's spend stays, with
 	// no name.
 	var tombstones []*kgo.Record
@@ -159,6 +179,33 @@ func startFlinkJob(t *testing.T, w *world, db *postgresDB) *proc {
 		"-Dlog4j.configurationFile="+filepath.Join(dir, "log4j2.properties"),
 		"-cp", filepath.Join(dir, "target", "classes")+":"+strings.TrimSpace(string(cp)),
 		"coupa.flink.SqlJob", filepath.Join(dir, "coupa.sql"))
+}
+
+// submitToFlinkCluster starts a standalone session cluster and submits the
+// shaded job jar to it with `flink run` (attached: the client runs until the
+// job fails, and prints why).
+func submitToFlinkCluster(t *testing.T, w *world, db *postgresDB) *proc {
+	root := repoRoot(t)
+	script := filepath.Join(root, "scripts", "flink-cluster.sh")
+	state := t.TempDir()
+	env := append(os.Environ(), "COUPA_FLINK_STATE="+state)
+	start := exec.Command(script, "start")
+	start.Env = env
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("flink-cluster.sh start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		stop := exec.Command(script, "stop")
+		stop.Env = env
+		_ = stop.Run()
+	})
+	dir := filepath.Join(root, "deploy", "flink")
+	return startBinary(t, script, append(env,
+		"KAFKA_BROKERS="+strings.Join(w.be.brokers, ","),
+		"SCHEMA_REGISTRY_URL="+w.regURL,
+		"COUPA_TOPIC_PREFIX="+w.prefix,
+		"JDBC_URL="+db.jdbcURL()),
+		"run", "run", filepath.Join(dir, "target", "coupa-flink-sql.jar"), filepath.Join(dir, "coupa.sql"))
 }
 
 // waitPostgresInStep waits until PostgreSQL equals the simulator's truth,

@@ -3,13 +3,15 @@
 # downstream reads the topics: the Flink SQL job of deploy/flink (in an embedded
 # mini-cluster) keeps a throw-away PostgreSQL cluster in step, and
 # TestFlinkSQLKeepsPostgresInStep checks the database against the simulator's
-# truth, before and after the instance changes, with the job still running.
+# truth, before and after the instance changes, with the job still running;
+# TestFlinkJobJarOnStandaloneCluster does the same with the job jar submitted to
+# a standalone session cluster (scripts/flink-cluster.sh).
 #
 #   1. builds deploy/flink with Maven (Flink 1.20 from Maven Central, cached in
 #      ~/.m2 like the broker's jars) and writes its classpath,
 #   2. starts PostgreSQL with scripts/postgres-local.sh (installs Debian's
 #      postgresql package when initdb is missing),
-#   3. runs the test (build tags integration,flink) against KAFKA_BROKERS,
+#   3. runs the tests (build tags integration,flink) against KAFKA_BROKERS,
 #   4. stops PostgreSQL, also when anything fails.
 #
 # scripts/integration.sh runs it after the suite, with its broker; alone:
@@ -27,7 +29,7 @@ command -v mvn >/dev/null || { echo "flink-stage: Maven (mvn) is needed on the P
 command -v java >/dev/null || { echo "flink-stage: Java 17 is needed on the PATH" >&2; exit 1; }
 
 say "building the Flink job (deploy/flink, mvn package)"
-(cd deploy/flink && mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt) ||
+(cd deploy/flink && mvn -q -B -Dstyle.color=never package) ||
   { echo "flink-stage: the Maven build of deploy/flink failed" >&2; exit 1; }
 
 own_state=
@@ -49,9 +51,9 @@ line=$(scripts/postgres-local.sh start)
 [[ $line == POSTGRES_URL=* ]] || { echo "postgres-local.sh start printed '$line'" >&2; exit 1; }
 export POSTGRES_URL=${line#POSTGRES_URL=}
 
-say "go test -tags integration,flink -run TestFlinkSQLKeepsPostgresInStep against $KAFKA_BROKERS"
+say "go test -tags integration,flink -run TestFlink against $KAFKA_BROKERS"
 # shellcheck disable=SC2086 # INTEGRATION_GOFLAGS is a list of flags
 go test -tags integration,flink -count=1 -timeout 15m -v ${INTEGRATION_GOFLAGS:-} \
-  -run '^TestFlinkSQLKeepsPostgresInStep$' ./integration/ |
+  -run '^TestFlink' ./integration/ |
   grep -v '^=== \(RUN\|PAUSE\|CONT\)'
 say "done"
