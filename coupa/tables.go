@@ -22,17 +22,27 @@ type Table struct {
 	// Lines names the array of line objects a record carries, if any
 	// ("invoice-lines"); empty for tables without lines.
 	Lines string
+	// LineTopic names the lines' own table and topic ("invoice_lines"):
+	// each line of each published version, keyed by the line's id. Empty for
+	// tables without lines.
+	LineTopic string
+	// LineParentKey is the key of the parent's id in each line of LineTopic
+	// ("invoice-id"). coupa-kafka adds it (and "parent-updated-at", the
+	// version of the parent the line was published with) to the line's
+	// JSON, unless Coupa's line already carries it (an expense line's
+	// "expense-report-id").
+	LineParentKey string
 }
 
 // Tables lists the eight synced tables in a fixed order (the order of the
 // documentation and of the demo's summary).
 var Tables = []Table{
-	{Name: "invoices", Path: "/api/invoices", Scope: "core.invoice.read", OpenAPIFile: "R39_Invoicing_API.json", Definition: "InvoiceHeader", AvroName: "Invoice", Lines: "invoice-lines"},
-	{Name: "purchase_orders", Path: "/api/purchase_orders", Scope: "core.purchase_order.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "OrderHeader", AvroName: "PurchaseOrder", Lines: "order-lines"},
-	{Name: "requisitions", Path: "/api/requisitions", Scope: "core.requisition.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "RequisitionHeader", AvroName: "Requisition", Lines: "requisition-lines"},
+	{Name: "invoices", Path: "/api/invoices", Scope: "core.invoice.read", OpenAPIFile: "R39_Invoicing_API.json", Definition: "InvoiceHeader", AvroName: "Invoice", Lines: "invoice-lines", LineTopic: "invoice_lines", LineParentKey: "invoice-id"},
+	{Name: "purchase_orders", Path: "/api/purchase_orders", Scope: "core.purchase_order.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "OrderHeader", AvroName: "PurchaseOrder", Lines: "order-lines", LineTopic: "purchase_order_lines", LineParentKey: "purchase-order-id"},
+	{Name: "requisitions", Path: "/api/requisitions", Scope: "core.requisition.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "RequisitionHeader", AvroName: "Requisition", Lines: "requisition-lines", LineTopic: "requisition_lines", LineParentKey: "requisition-id"},
 	{Name: "suppliers", Path: "/api/suppliers", Scope: "core.supplier.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "Supplier", AvroName: "Supplier"},
 	{Name: "contracts", Path: "/api/contracts", Scope: "core.contract.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "Contract", AvroName: "Contract"},
-	{Name: "expense_reports", Path: "/api/expense_reports", Scope: "core.expense.read", OpenAPIFile: "R39_Expense_Reporting_API.json", Definition: "ExpenseReport", AvroName: "ExpenseReport", Lines: "expense-lines"},
+	{Name: "expense_reports", Path: "/api/expense_reports", Scope: "core.expense.read", OpenAPIFile: "R39_Expense_Reporting_API.json", Definition: "ExpenseReport", AvroName: "ExpenseReport", Lines: "expense-lines", LineTopic: "expense_lines", LineParentKey: "expense-report-id"},
 	{Name: "users", Path: "/api/users", Scope: "core.user.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "User", AvroName: "User"},
 	{Name: "approvals", Path: "/api/approvals", Scope: "core.approval.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "Approval", AvroName: "Approval"},
 }

@@ -606,7 +606,9 @@ func TestConnectorConfigs(t *testing.T) {
 // This test computes those lists from schemas/avsc and compares them with
 // connect/jdbc-postgres/*.json; -update rewrites the files.
 
-var tables = []string{"invoices", "purchase_orders", "requisitions", "suppliers", "contracts", "expense_reports", "users", "approvals"}
+// The eight tables and the four line topics.
+var tables = []string{"invoices", "purchase_orders", "requisitions", "suppliers", "contracts", "expense_reports", "users", "approvals",
+	"invoice_lines", "purchase_order_lines", "requisition_lines", "expense_lines"}
 
 type avroSchemaSet struct {
 	named map[string]map[string]any

@@ -107,7 +107,7 @@ func (w *world) registry() *schemas.Registry {
 func (w *world) config() producer.Config {
 	return producer.Config{
 		Coupa: w.client, Instance: w.client.Instance(), Registry: w.registry(),
-		Kafka: w.kafka(), Tables: w.tables, TopicPrefix: w.prefix, OffsetsTopic: w.offsets,
+		Kafka: w.kafka(), Tables: w.tables, TopicPrefix: w.prefix, OffsetsTopic: w.offsets, LineTopics: true,
 		Lookback: 5 * time.Minute, BatchRecords: 120, ProgressEvery: -1,
 		Logger: testLogger(w.t),
 	}
@@ -174,18 +174,29 @@ func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		rep, err := truthcheck.Compare(tb.Name, w.sim.Truth(tb.Name), w.read(ctx, tb.Name), schema, opts...)
+		truth := w.sim.Truth(tb.Name)
+		rep, err := truthcheck.Compare(tb.Name, truth, w.read(ctx, tb.Name), schema, opts...)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		for _, p := range rep.Problems {
-			w.t.Error(p)
+		reps := []truthcheck.Report{rep}
+		if tb.LineTopic != "" {
+			lrep, err := truthcheck.CompareLines(tb, truth, w.read(ctx, tb.LineTopic), opts...)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			reps = append(reps, lrep)
 		}
-		for _, s := range rep.SameSecond {
-			w.t.Log(s + " (changes within one second)")
-		}
-		for id := range rep.SchemaIDs {
-			ids[id] = true
+		for _, rep := range reps {
+			for _, p := range rep.Problems {
+				w.t.Error(p)
+			}
+			for _, s := range rep.SameSecond {
+				w.t.Log(s + " (changes within one second)")
+			}
+			for id := range rep.SchemaIDs {
+				ids[id] = true
+			}
 		}
 	}
 	cl, err := sr.NewClient(sr.URLs(w.regURL))

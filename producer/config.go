@@ -46,6 +46,11 @@ type Config struct {
 	TopicPrefix  string
 	OffsetsTopic string
 	Topics       TopicSettings
+	// LineTopics publishes the lines of the tables that have lines
+	// (invoices, purchase orders, requisitions, expense reports) to their
+	// own topics too, TopicPrefix + Table.LineTopic ("coupa.invoice_lines"),
+	// in the same transactions as their parents. The CLI turns it on.
+	LineTopics bool
 	// Lookback is the recent window every incremental pass re-reads for
 	// late-visible writes. Zero means none, which misses any write that
 	// becomes visible after a pass went past its updated_at: set

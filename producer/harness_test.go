@@ -63,7 +63,7 @@ func (h *harness) kafka() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(h.cluster
 func (h *harness) config() Config {
 	return Config{
 		Coupa: h.client, Instance: h.client.Instance(), Registry: h.registry(),
-		Kafka: h.kafka(), Tables: h.tables, TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+		Kafka: h.kafka(), Tables: h.tables, TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets", LineTopics: true,
 		Lookback: 5 * time.Minute, BatchRecords: 120, ProgressEvery: -1,
 		// Small slices, so that every test also exercises parallel slices.
 		SliceRecords: 90, Parallelism: 4,
@@ -105,9 +105,9 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 	return t
 }
 
-// assertTruth compares every table topic with the simulator's ground truth
-// (see truthcheck.Compare): nothing missing, stale or extra, no content
-// published twice.
+// assertTruth compares every table topic, and every line topic, with the
+// simulator's ground truth (see truthcheck.Compare and CompareLines):
+// nothing missing, stale or extra, no content published twice.
 func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 	h.t.Helper()
 	for _, tb := range h.tables {
@@ -115,11 +115,19 @@ func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		rep, err := truthcheck.Compare(tb.Name, h.sim.Truth(tb.Name), h.topic(ctx, tb.Name), schema, opts...)
+		truth := h.sim.Truth(tb.Name)
+		rep, err := truthcheck.Compare(tb.Name, truth, h.topic(ctx, tb.Name), schema, opts...)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		for _, p := range rep.Problems {
+		problems := rep.Problems
+		if tb.LineTopic != "" {
+			if rep, err = truthcheck.CompareLines(tb, truth, h.topic(ctx, tb.LineTopic), opts...); err != nil {
+				h.t.Fatal(err)
+			}
+			problems = append(problems, rep.Problems...)
+		}
+		for _, p := range problems {
 			h.t.Error(p)
 		}
 	}

@@ -91,6 +91,13 @@ func (m *Metrics) committed(table string, records, extra int) {
 	m.extra.WithLabelValues(table).Add(float64(extra))
 }
 
+// linesCommitted counts the lines a commit published to a line topic, under
+// the line topic's table name ("invoice_lines").
+func (m *Metrics) linesCommitted(lineTable string, records, extra int) {
+	m.published.WithLabelValues(lineTable).Add(float64(records))
+	m.extra.WithLabelValues(lineTable).Add(float64(extra))
+}
+
 func (m *Metrics) aborted(table string) { m.txns.WithLabelValues(table, "abort").Inc() }
 
 func (m *Metrics) inDoubt(table, outcome string) { m.inDoubts.WithLabelValues(table, outcome).Inc() }

@@ -160,6 +160,7 @@ type pending struct {
 	extra     int    // values kept in the extra map
 	hash      uint64 // valueHash(value)
 	fetched   int64  // when it was read, Unix nanoseconds
+	lines     []lineValue
 }
 
 // walkSlice walks s to its end, handing the committer one batch at a time

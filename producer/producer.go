@@ -65,6 +65,7 @@ func (p *Producer) prepareTopics(ctx context.Context) error {
 	for _, t := range p.cfg.Tables {
 		topics = append(topics, p.topic(t))
 	}
+	topics = append(topics, p.cfg.lineTopics()...)
 	return ensureTopics(ctx, kadm.NewClient(cl), topics, p.cfg.OffsetsTopic, p.cfg.Topics)
 }
 
@@ -76,6 +77,10 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 	topic := p.topic(t)
 	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
 	id, err := p.cfg.Registry.Register(ctx, topic+"-value", schema)
+	var lines *lineTopic
+	if err == nil && p.cfg.LineTopics && t.LineTopic != "" {
+		lines, err = p.newLineTopic(ctx, t)
+	}
 	var incompatible *schemas.IncompatibleError
 	if errors.As(err, &incompatible) {
 		// Publishing would break consumers of this topic; the other tables
@@ -95,7 +100,7 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 		return nil, err
 	}
 	return &tableSync{
-		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, txn: txn,
+		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, lines: lines, txn: txn,
 		log: p.cfg.Logger.With("table", t.Name), seen: newSeen(),
 	}, nil
 }

@@ -24,7 +24,13 @@ func (ts *tableSync) convert(r coupa.Record) (pending, error) {
 		// skipping the record would lose it.
 		return pending{}, fmt.Errorf("table %s: converting record %d: %w", ts.table.Name, r.ID, err)
 	}
-	return pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}, nil
+	p := pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}
+	if ts.lines != nil {
+		if p.lines, err = ts.lines.convert(ts.table.Name, r); err != nil {
+			return pending{}, err
+		}
+	}
+	return p, nil
 }
 
 // versionFacts gathers what publishRule weighs about p. fetched maps the ids
@@ -47,7 +53,7 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 	next.CommittedAt = time.Now().UTC()
 	next.Seq = ts.cursor.Seq + 1
 	out := make([]*kgo.Record, 0, len(recs)+1)
-	extra := 0
+	extra, lines, lineExtra := 0, 0, 0
 	for _, r := range recs {
 		extra += r.extra
 		out = append(out, &kgo.Record{
@@ -56,6 +62,13 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			Value:     r.value,
 			Timestamp: r.updatedAt,
 		})
+		if ts.lines != nil {
+			out = ts.lines.records(out, r)
+			lines += len(r.lines)
+			for _, l := range r.lines {
+				lineExtra += l.extra
+			}
+		}
 	}
 	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
 	if err != nil {
@@ -72,6 +85,9 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 		}
 	}
 	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
+	if ts.lines != nil {
+		ts.cfg.Metrics.linesCommitted(ts.table.LineTopic, lines, lineExtra)
+	}
 	return next, nil
 }
 

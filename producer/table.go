@@ -24,6 +24,7 @@ type tableSync struct {
 	topic    string
 	schema   *schemas.Table
 	schemaID int
+	lines    *lineTopic // nil: the table has no lines, or line topics are off
 	txn      *txnProducer
 	log      *slog.Logger
 

@@ -38,6 +38,30 @@ func TestRoundTripSimulator(t *testing.T) {
 				extra += n
 			}
 			t.Logf("%d records, %d values kept in extra", len(truth), extra)
+			if ct.LineTopic == "" {
+				return
+			}
+			lt := mustLoad(t, ct.LineTopic)
+			spec := LineSpec{Lines: ct.Lines, ParentKey: ct.LineParentKey}
+			lines, extra := 0, 0
+			for id, rec := range truth {
+				ls, err := SplitLines(spec, rec.JSON, id, rec.UpdatedAt)
+				if err != nil {
+					t.Fatalf("record %d: %v", id, err)
+				}
+				for _, l := range ls {
+					n, err := roundTrip(lt, l.JSON)
+					if err != nil {
+						t.Fatalf("record %d line %d: %v\nline: %s", id, l.ID, err, l.JSON)
+					}
+					lines++
+					extra += n
+				}
+			}
+			if lines == 0 {
+				t.Fatal("the simulator rendered no lines")
+			}
+			t.Logf("%s: %d lines, %d values kept in extra", ct.LineTopic, lines, extra)
 		})
 	}
 }

@@ -27,6 +27,7 @@ type KafkaFlags struct {
 	Brokers           []string `name:"brokers" env:"KAFKA_BROKERS" help:"Bootstrap brokers (comma list)." group:"Kafka"`
 	TopicPrefix       string   `name:"topic-prefix" env:"COUPA_TOPIC_PREFIX" default:"coupa." help:"Topic name prefix: the invoices topic is <prefix>invoices." group:"Kafka"`
 	OffsetsTopic      string   `name:"offsets-topic" env:"COUPA_OFFSETS_TOPIC" default:"coupa-offsets" help:"Compacted topic holding the cursors." group:"Kafka"`
+	LineTopics        bool     `name:"line-topics" env:"COUPA_LINE_TOPICS" default:"true" negatable:"" help:"Also publish the lines of invoices, purchase orders, requisitions and expense reports to their own topics (<prefix>invoice_lines, ...), in their parents' transactions." group:"Kafka"`
 	Partitions        int32    `name:"partitions" env:"KAFKA_TOPIC_PARTITIONS" default:"-1" help:"Partitions of table topics created by coupa-kafka (-1: broker default)." group:"Kafka"`
 	ReplicationFactor int16    `name:"replication-factor" env:"KAFKA_TOPIC_REPLICATION_FACTOR" default:"-1" help:"Replication factor of created topics (-1: broker default)." group:"Kafka"`
 	TLS               bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to the brokers with TLS." group:"Kafka"`

@@ -98,7 +98,7 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	flags := Flags{
 		CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
 			Tables: strings.Split(coupa.TableNames(), ","), RateLimit: 25, Lookback: 5 * time.Minute, Parallelism: 8},
-		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets", LineTopics: true,
 			Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
 		LogFlags: LogFlags{LogLevel: "warn", LogFormat: "text"},
 	}
@@ -196,6 +196,18 @@ func (c *DemoCmd) summary(ctx context.Context, out io.Writer, a *app, results []
 		if sample == nil && last != nil {
 			sample, sampleTable = last, r.Table
 		}
+	}
+	for _, r := range results {
+		t, err := coupa.LookupTable(r.Table)
+		if err != nil || t.LineTopic == "" {
+			continue
+		}
+		topic := strings.TrimSuffix(r.Topic, t.Name) + t.LineTopic
+		n, _, err := countTopic(ctx, a.kafka, topic)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\t%d\tlines of %s, in their transactions\n", t.LineTopic, topic, n, r.Table)
 	}
 	tw.Flush()
 	if sample != nil {

@@ -1,5 +1,5 @@
-// Package truthcheck compares what a table topic holds with the Coupa
-// simulator's ground truth. The in-process tests (kfake) and the integration
+// Package truthcheck compares what a table topic, or a line topic, holds
+// with the Coupa simulator's ground truth. The in-process tests (kfake) and the integration
 // suite (a real broker) both judge a sync by it, so they judge alike.
 package truthcheck
 
@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/internal/kread"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
@@ -140,4 +141,32 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 		problem(0, nil, "%d missing, %d stale of %d", rep.Missing, rep.Stale, len(truth))
 	}
 	return rep, nil
+}
+
+// CompareLines checks t, the line topic of table tb, against the lines of
+// the parents in truth (the table's truth), by Compare's rules: each line's
+// last value is its line in the parent's latest version (with the parent's
+// id and updated-at, the record timestamp), no line is missing or extra (a
+// line removed from its parent must be gone), and no line content was
+// published twice.
+func CompareLines(tb coupa.Table, truth map[int64]coupatest.TruthRecord, t Topic, opts ...Option) (Report, error) {
+	schema, err := schemas.Published(tb.LineTopic, &schemas.Redaction{})
+	if err != nil {
+		return Report{}, err
+	}
+	spec := schemas.LineSpec{Lines: tb.Lines, ParentKey: tb.LineParentKey}
+	lines := map[int64]coupatest.TruthRecord{}
+	for id, rec := range truth {
+		ls, err := schemas.SplitLines(spec, rec.JSON, id, rec.UpdatedAt)
+		if err != nil {
+			return Report{}, fmt.Errorf("%s record %d: %w", tb.Name, id, err)
+		}
+		for _, l := range ls {
+			if prev, dup := lines[l.ID]; dup {
+				return Report{}, fmt.Errorf("%s: line %d is in records %d and %d", tb.Name, l.ID, prev.ID, id)
+			}
+			lines[l.ID] = coupatest.TruthRecord{ID: id, UpdatedAt: rec.UpdatedAt, JSON: l.JSON}
+		}
+	}
+	return Compare(tb.LineTopic, lines, t, schema, opts...)
 }

@@ -1,4 +1,5 @@
-// Command gen writes schemas/avsc/<table>.avsc for every synced table from
+// Command gen writes schemas/avsc/<table>.avsc for every synced table, and
+// <line topic>.avsc for the lines of those that have lines, from
 // Coupa's R39 OpenAPI definitions. Run it with `go generate ./schemas`; the
 // output is committed so that every schema change shows up in a diff, and
 // a golden test fails when the committed files and the generator disagree.
@@ -33,6 +34,15 @@ func run(dir string) error {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, t.Name+".avsc"), b, 0o644); err != nil {
+			return err
+		}
+		if t.LineTopic == "" {
+			continue
+		}
+		if b, err = avscgen.GenerateLines(t); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, t.LineTopic+".avsc"), b, 0o644); err != nil {
 			return err
 		}
 	}

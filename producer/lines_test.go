@@ -1,0 +1,66 @@
+package producer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
+)
+
+// A parent version and its lines are one transaction: after a sync, every
+// line of every record is on the line topic with the version of its parent
+// (assertTruth checks the line topics), and a record's new version brings
+// its lines again with the new parent_updated_at.
+func TestLinesFollowTheirParentVersions(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 3, Records: map[string]int{"invoices": 60, "suppliers": 5}}, "invoices", "suppliers")
+	h.sync(ctx)
+	h.assertTruth(ctx)
+	before := h.topic(ctx, "invoice_lines").Records
+	id := h.anyID("invoices")
+	if _, err := h.sim.Update("invoices", id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	h.sync(ctx)
+	h.assertTruth(ctx)
+	rec, _ := h.sim.Record("invoices", id)
+	ls, err := schemas.SplitLines(schemas.LineSpec{Lines: "invoice-lines", ParentKey: "invoice-id"}, rec.JSON, id, rec.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := len(ls)
+	if got := h.topic(ctx, "invoice_lines").Records - before; got != lines {
+		t.Errorf("the update published %d lines, the invoice has %d", got, lines)
+	}
+}
+
+// COUPA_LINE_TOPICS=false: no line topic is created or written.
+func TestLineTopicsOff(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 3, Records: map[string]int{"invoices": 20}}, "invoices")
+	p := h.producer(ctx, func(c *Config) { c.LineTopics = false })
+	defer p.Close()
+	if _, err := p.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(h.kafka()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("coupa.invoice_lines") {
+		t.Error("coupa.invoice_lines exists with line topics off")
+	}
+	if !topics.Has("coupa.invoices") {
+		t.Error("coupa.invoices was not created")
+	}
+}
