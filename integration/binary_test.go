@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+	"github.com/coupa-kafka/coupa-kafka/internal/faultproxy"
 )
 
 var (
@@ -182,16 +184,26 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	// hit one. Every third kill lands at a random instant (also while the
 	// process still opens: topics, schemas, fencing, restore). The others
 	// wait a random delay and then strike while a commit is held on its way
-	// to the broker (kafkaProxy): the transaction's records are in the table
+	// to the broker (faultproxy.HoldRequest on the binary's only way to
+	// the broker, a Front address): the transaction's records are in the table
 	// topic, its commit never arrives, and the next run's fencing aborts it.
-	proxy := newKafkaProxy(t, w.be.brokers[0])
-	killEnv := append(env[:len(env):len(env)], "KAFKA_BROKERS="+proxy.addr())
+	proxy := faultproxy.New()
+	defer proxy.Close()
+	front, err := proxy.Front(w.be.brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	killEnv := append(env[:len(env):len(env)], "KAFKA_BROKERS="+front)
 	adm := w.admin()
 	held := make(chan string, 1)
-	holdDataCommit := func(txnID string) bool {
-		table := txnID[strings.LastIndex(txnID, ".")+1:]
-		if !openTransaction(ctx, adm, []string{w.topic(table)}) {
-			return false // a commit of the cursor alone
+	// Only the commit of a transaction with records in its table's topic
+	// (the table is the transactional id's last part), not one of the
+	// cursor alone.
+	holdDataCommit := func(r kmsg.Request) bool {
+		end := r.(*kmsg.EndTxnRequest)
+		table := end.TransactionalID[strings.LastIndex(end.TransactionalID, ".")+1:]
+		if !end.Commit || !openTransaction(ctx, adm, []string{w.topic(table)}) {
+			return false
 		}
 		select {
 		case held <- table:
@@ -215,7 +227,10 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 		}
 		heldTable := ""
 		if atCommit && !exited(p) {
-			proxy.holdCommits(holdDataCommit)
+			err := proxy.Arm(faultproxy.Fault{API: kmsg.EndTxn.Int16(), Action: faultproxy.HoldRequest, When: holdDataCommit, Times: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
 			select {
 			case heldTable = <-held:
 			case <-p.exited:
@@ -228,7 +243,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 			}
 		}
 		<-p.exited
-		proxy.holdCommits(nil)
+		proxy.Disarm()
 		select {
 		case <-held: // a hold that raced with the kill
 		default:

@@ -24,6 +24,16 @@
 // connection. Every byte of the client therefore crosses real loopback TCP
 // through a relay, and a cut is a real closed TCP connection on both sides.
 //
+// A client that cannot take a dialer (another process, such as the
+// coupa-kafka binary under test) is given a Front address as its bootstrap
+// broker instead:
+//
+//	seed, err := p.Front(brokerAddr)
+//
+// The relay of a front connection rewrites the broker addresses in Metadata
+// and FindCoordinator responses to fronts of their own (opened on demand),
+// so that the client never connects around the proxy.
+//
 // # What the relay understands
 //
 // Requests are framed as an int32 big-endian size followed by the request
@@ -44,7 +54,9 @@
 //
 //	p.Arm(faultproxy.Fault{API: kmsg.EndTxn.Int16(), Action: faultproxy.DropResponse, Times: 2})
 //
-// The actions are documented on [Action]. A cut closes both sockets: the
+// [Fault.When] narrows a fault to the requests it accepts, decoded (only a
+// commit, only one transactional id); the relay then reads the whole request
+// before forwarding it. The actions are documented on [Action]. A cut closes both sockets: the
 // client reads EOF, or ECONNRESET with [Fault.Reset], which matters to kgo
 // (see Reset). [Proxy.Fired] tells how many times
 // faults actually took effect, [Proxy.Pending] how many applications are

@@ -40,9 +40,18 @@ const (
 	// until the client gives up (its request timeout) and closes it, or
 	// the broker closes its side (a broker that dies).
 	HoldResponse
+
+	// HoldRequest never forwards the request, nor anything after it on
+	// that connection, and leaves the connection open until the client
+	// closes it. The broker never sees the request and the client waits
+	// for an answer: what a broker sees of a process killed with the
+	// request unsent. Held on EndTxn, the transaction stays open (its
+	// records in the log, no marker) until the next producer with its
+	// transactional id aborts it.
+	HoldRequest
 )
 
-var actionNames = [...]string{"CutBeforeForward", "DropResponse", "CutAfterResponse", "ReplyError", "ReplaceError", "HoldResponse"}
+var actionNames = [...]string{"CutBeforeForward", "DropResponse", "CutAfterResponse", "ReplyError", "ReplaceError", "HoldResponse", "HoldRequest"}
 
 func (a Action) String() string {
 	if a >= 0 && int(a) < len(actionNames) {
@@ -69,12 +78,18 @@ type Fault struct {
 	// on a fresh connection is taken for a TLS/SASL misconfiguration and
 	// is not retried (unless kgo.AlwaysRetryEOF), a reset is retried.
 	Reset bool
+	// When, if set, narrows the fault to the requests of API for which it
+	// returns true, given the decoded request (a *kmsg.EndTxnRequest for
+	// EndTxn, say); other requests pass untouched and do not use the fault
+	// up. It runs on the relay's goroutine, before the request is
+	// forwarded.
+	When func(kmsg.Request) bool
 }
 
 // check reports a fault that could never work, at Arm time rather than
 // when it first matches.
 func (f Fault) check() error {
-	if f.Action < CutBeforeForward || f.Action > HoldResponse {
+	if f.Action < CutBeforeForward || f.Action > HoldRequest {
 		return fmt.Errorf("faultproxy: unknown action %v", f.Action)
 	}
 	if f.Times < 0 {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // pairTimeout bounds how long an accepted connection waits for DialContext
@@ -20,10 +22,11 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	closed   bool
-	done     chan struct{} // closed by Close
-	targets  map[string]*target
+	done     chan struct{}      // closed by Close
+	targets  map[string]*target // dialed through DialContext, by broker address
+	fronts   map[string]*target // listeners of Front, by broker address
 	relays   map[*relay]struct{}
-	faults   []armed
+	faults   []*armed
 	fired    map[int16]int
 	requests map[int16]int
 
@@ -41,6 +44,7 @@ type armed struct {
 type target struct {
 	ln    net.Listener
 	slots map[string]chan net.Conn // guarded by Proxy.mu
+	addr  string                   // the broker, for a Front listener
 }
 
 // New returns a proxy with no listener yet: listeners open on demand, one per
@@ -49,6 +53,7 @@ func New() *Proxy {
 	return &Proxy{
 		done:     make(chan struct{}),
 		targets:  make(map[string]*target),
+		fronts:   make(map[string]*target),
 		relays:   make(map[*relay]struct{}),
 		fired:    make(map[int16]int),
 		requests: make(map[int16]int),
@@ -190,6 +195,9 @@ func (p *Proxy) Close() error {
 	p.closed = true
 	close(p.done)
 	var errs []error
+	for _, t := range p.fronts {
+		errs = append(errs, t.ln.Close())
+	}
 	for _, t := range p.targets {
 		errs = append(errs, t.ln.Close())
 		for _, ch := range t.slots {
@@ -225,7 +233,7 @@ func (p *Proxy) Arm(f Fault) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.faults = append(p.faults, armed{Fault: f, left: left})
+	p.faults = append(p.faults, &armed{Fault: f, left: left})
 	return nil
 }
 
@@ -265,18 +273,36 @@ func (p *Proxy) Requests(api int16) int {
 	return p.requests[api]
 }
 
-// match consumes one application of the first armed fault for api.
-func (p *Proxy) match(api int16) (Fault, bool) {
+// match consumes one application of the first armed fault for api that
+// applies to the request. req reads and decodes the request, for a fault
+// with When; When runs without the proxy's lock held (it may be slow).
+func (p *Proxy) match(api int16, req func() kmsg.Request) (Fault, bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := range p.faults {
-		if f := &p.faults[i]; f.API == api {
-			fault := f.Fault
+	var candidates []*armed
+	for _, f := range p.faults {
+		if f.API == api {
+			candidates = append(candidates, f)
+		}
+	}
+	p.mu.Unlock()
+	for _, f := range candidates {
+		if f.When != nil {
+			if r := req(); r == nil || !f.When(r) {
+				continue
+			}
+		}
+		p.mu.Lock()
+		for i, g := range p.faults {
+			if g != f {
+				continue
+			}
 			if f.left--; f.left == 0 {
 				p.faults = append(p.faults[:i], p.faults[i+1:]...)
 			}
-			return fault, true
+			p.mu.Unlock()
+			return f.Fault, true
 		}
+		p.mu.Unlock() // disarmed meanwhile
 	}
 	return Fault{}, false
 }

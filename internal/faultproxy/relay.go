@@ -28,6 +28,7 @@ type relay struct {
 	queue  chan pending
 	done   chan struct{} // closed by cut
 	once   sync.Once
+	front  bool // accepted by a Front listener: rewrite broker addresses
 }
 
 // pending is a request in flight whose response down awaits.
@@ -111,12 +112,32 @@ func (r *relay) up() {
 				continue
 			}
 		}
-		if f, ok := r.p.match(pd.api); ok {
+		// A fault with When needs the whole request: read the rest into
+		// head, once, and forward it from there.
+		req := func() kmsg.Request {
+			if rest > 0 {
+				b, err := readAll(r.cr, rest)
+				if err != nil {
+					return nil
+				}
+				head, rest = append(append([]byte(nil), head...), b...), 0
+			}
+			parsed, err := parseRequest(pd.api, pd.version, head)
+			if err != nil {
+				return nil
+			}
+			return parsed
+		}
+		if f, ok := r.p.match(pd.api, req); ok {
 			pd.fault = &f
 			switch f.Action {
 			case CutBeforeForward:
 				r.p.count(r.p.fired, pd.api)
 				r.cut(f.Reset)
+				return
+			case HoldRequest:
+				r.p.count(r.p.fired, pd.api)
+				_, _ = io.Copy(io.Discard, r.cr) // until the client goes away
 				return
 			case ReplyError:
 				reply, err := errorResponse(pd.api, pd.version, pd.corr, f.ErrorCode)
@@ -188,6 +209,20 @@ func (r *relay) down() {
 		}
 		if f != nil && f.Action != CutAfterResponse {
 			if _, err := io.CopyN(io.Discard, r.br, rest); err != nil {
+				return
+			}
+		} else if r.front && redirects(pd.api) {
+			body, err := readAll(r.br, rest)
+			if err != nil {
+				return
+			}
+			if body, err = r.p.redirect(pd.api, pd.version, body); err != nil {
+				return
+			}
+			out := make([]byte, 8, 8+len(body))
+			putInt32(out, int32(4+len(body)))
+			putInt32(out[4:], pd.corr)
+			if _, err := r.client.Write(append(out, body...)); err != nil {
 				return
 			}
 		} else {
