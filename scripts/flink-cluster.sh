@@ -35,15 +35,9 @@ JAVA_OPENS="--add-exports=java.base/sun.net.util=ALL-UNNAMED --add-exports=java.
 say() { printf 'flink-cluster: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-port_open() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-    port_open "$p" || { printf '%s\n' "$p"; return 0; }
-  done
-  die "found no free port in 20000-31999"
-}
+# port_open, free_port
+# shellcheck source=lib/ports.sh
+source "$ROOT/scripts/lib/ports.sh"
 
 classpath() {
   [[ -f $CP_FILE ]] || die "$CP_FILE is missing: build deploy/flink first (scripts/flink-stage.sh)"
@@ -96,7 +90,7 @@ cmd_start() {
   mkdir -p "$STATE_DIR"
   local rpc rest deadline
   rpc=$(free_port)
-  rest=$(free_port)
+  rest=$(free_port "$rpc")
   write_conf "$rpc" "$rest"
   launch jobmanager org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint GET_JM_RESOURCE_PARAMS
   launch taskmanager org.apache.flink.runtime.taskexecutor.TaskManagerRunner GET_TM_RESOURCE_PARAMS

@@ -194,19 +194,9 @@ running_pid() {
 # the broker's own words about the port it could not bind
 bind_error() { grep 'failed to bind' "$LOG_FILE" | tail -n 1 >&2 || true; }
 
-port_open() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A free loopback port below Linux's ephemeral range (32768+), so that no outgoing
-# connection takes it while the broker is down during `restart`.
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-    [[ $p == "${1:-}" ]] && continue
-    port_open "$p" || { printf '%s\n' "$p"; return 0; }
-  done
-  die "found no free port in 20000-31999"
-}
+# port_open, free_port
+# shellcheck source=lib/ports.sh
+source "$SCRIPT_DIR/lib/ports.sh"
 
 prop() { sed -n "s/^$1=//p" "$PROPS_FILE" | tail -n 1; }
 

@@ -54,16 +54,9 @@ as_owner() {
   fi
 }
 
-port_open() { (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-    port_open "$p" || { printf '%s\n' "$p"; return 0; }
-  done
-  die "found no free port in 20000-31999"
-}
+# port_open, free_port
+# shellcheck source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 
 cmd_start() {
   install_postgres

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,45 +34,34 @@ func (p *Proxy) Front(addr string) (string, error) {
 	t := &target{ln: ln, addr: addr}
 	p.fronts[addr] = t
 	p.wg.Add(1)
-	go p.acceptFront(t)
+	go p.accept(t, p.relayFront)
 	return ln.Addr().String(), nil
 }
 
-func (p *Proxy) acceptFront(t *target) {
-	defer p.wg.Done()
-	for {
-		cc, err := t.ln.Accept()
-		if err != nil {
-			select {
-			case <-p.done:
-				return
-			case <-time.After(10 * time.Millisecond): // EMFILE and such
-				continue
-			}
-		}
-		bc, err := p.dialer.Dial("tcp", t.addr)
-		if err != nil {
-			cc.Close() // the broker is down: so is the connection to it
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			cc.Close()
-			bc.Close()
-			return
-		}
-		r := newRelay(p, cc, bc)
-		r.front = true
-		p.relays[r] = struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go r.down()
-		go func() {
-			defer p.wg.Done()
-			r.up()
-		}()
+// relayFront dials the broker of a front listener for cc and relays them.
+func (p *Proxy) relayFront(t *target, cc net.Conn) {
+	bc, err := p.dialer.Dial("tcp", t.addr)
+	if err != nil {
+		cc.Close() // the broker is down: so is the connection to it
+		return
 	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		cc.Close()
+		bc.Close()
+		return
+	}
+	r := newRelay(p, cc, bc)
+	r.front = true
+	p.relays[r] = struct{}{}
+	p.wg.Add(2)
+	p.mu.Unlock()
+	go r.down()
+	go func() {
+		defer p.wg.Done()
+		r.up()
+	}()
 }
 
 // redirects reports whether a response of api names brokers that a front

@@ -102,7 +102,7 @@ func (p *Proxy) target(addr string) (*target, error) {
 	t := &target{ln: ln, slots: make(map[string]chan net.Conn)}
 	p.targets[addr] = t
 	p.wg.Add(1)
-	go p.accept(t)
+	go p.accept(t, p.pairLater)
 	return t, nil
 }
 
@@ -130,7 +130,8 @@ func (p *Proxy) handOver(t *target, key string, bc net.Conn) error {
 	return nil
 }
 
-func (p *Proxy) accept(t *target) {
+// accept hands every connection accepted on t to handle, until Close.
+func (p *Proxy) accept(t *target, handle func(*target, net.Conn)) {
 	defer p.wg.Done()
 	for {
 		cc, err := t.ln.Accept()
@@ -142,9 +143,14 @@ func (p *Proxy) accept(t *target) {
 				continue
 			}
 		}
-		p.wg.Add(1)
-		go p.pair(t, cc)
+		handle(t, cc)
 	}
+}
+
+// pairLater relays cc once DialContext hands over its broker connection.
+func (p *Proxy) pairLater(t *target, cc net.Conn) {
+	p.wg.Add(1)
+	go p.pair(t, cc)
 }
 
 // pair waits for the broker connection of cc, then relays the two.
