@@ -44,6 +44,7 @@ type childSpec struct {
 	Tables       []string
 	RateLimit    float64
 	Burst        int
+	LineTopics   bool
 	CPUProfile   string // optional: write a CPU profile of the sync here
 	HeapProfile  string // optional: write a heap profile at the end of the sync
 	Timeout      time.Duration
@@ -142,7 +143,7 @@ func runChild(in io.Reader, started func()) (childResult, error) {
 	prod, err := producer.New(ctx, producer.Config{
 		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
 		Kafka: []kgo.Opt{kgo.SeedBrokers(spec.Brokers...)}, Tables: tables,
-		TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
+		TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets", LineTopics: spec.LineTopics,
 		Topics:   producer.TopicSettings{Partitions: -1, ReplicationFactor: -1},
 		Lookback: 5 * time.Minute, Logger: log, Metrics: metricsReg,
 		ProducerOpts: func(table string) []kgo.Opt {

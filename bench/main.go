@@ -68,6 +68,7 @@ type config struct {
 	SimBurst    int
 	CPURecords  int
 	MemSizes    string
+	LineTopics  bool // the producer also writes line topics, as the CLI does by default
 	Seed        int64
 	JSONOut     string
 	ProfileDir  string
@@ -86,7 +87,7 @@ func defaultConfig() config {
 		Scenario: "all", RateInv: 20_000, RateOthers: 2_000,
 		Latency: 200 * time.Millisecond, Jitter: 50 * time.Millisecond,
 		Budget: 25, Burst: 10, SimRate: 25, SimBurst: 20,
-		CPURecords: 200_000, MemSizes: "250000,1000000", Seed: 1,
+		CPURecords: 200_000, MemSizes: "250000,1000000", LineTopics: true, Seed: 1,
 		Timeout: time.Hour, Unthrottled: 100_000,
 		FreshRecords: 1_500, FreshWindow: 3 * time.Minute, FreshRate: 1, FreshSettings: "defaults,eager,frugal",
 	}
@@ -106,6 +107,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SimBurst, "sim-burst", c.SimBurst, "rate scenario: the simulator's leaky bucket capacity")
 	fs.IntVar(&c.CPURecords, "cpu-records", c.CPURecords, "cpu scenario: invoices")
 	fs.StringVar(&c.MemSizes, "mem-sizes", c.MemSizes, "memory scenario: comma list of invoice counts")
+	fs.BoolVar(&c.LineTopics, "line-topics", c.LineTopics, "also publish line topics, as the CLI does by default (false: table topics only, as before line topics)")
 	fs.IntVar(&c.FreshRecords, "fresh-records", c.FreshRecords, "freshness scenario: records of each of the 8 tables")
 	fs.DurationVar(&c.FreshWindow, "fresh-window", c.FreshWindow, "freshness scenario: how long changes are made and measured, per setting")
 	fs.Float64Var(&c.FreshRate, "fresh-rate", c.FreshRate, "freshness scenario: changes per second (Poisson)")
@@ -235,6 +237,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (*report, error) {
 func (c *config) childSpec(w *world, name string) childSpec {
 	s := w.spec()
 	s.Timeout = c.Timeout
+	s.LineTopics = c.LineTopics
 	if c.ProfileDir != "" {
 		os.MkdirAll(c.ProfileDir, 0o755)
 		s.CPUProfile = c.ProfileDir + "/" + name + ".cpu.pprof"

@@ -30,18 +30,27 @@ const Attempts = 3
 
 // LostAnswers are the cases: every way the EndTxn(commit) answer can be lost
 // (before or after the coordinator acted on it), and lost Produce answers.
+// The EndTxn faults apply to commits only: an abort (after a failed
+// produce, say) that met one would fail the abort, not lose a commit's
+// answer, and its settling as "aborted" is right but not the case tested.
 var LostAnswers = []LostAnswer{
-	{"answer lost after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts}}, "committed"},
-	{"connection reset after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts, Reset: true}}, "committed"},
-	{"cut before the commit reached the broker", []Fault{{API: endTxn, Action: CutBeforeForward, Times: Attempts}}, "aborted"},
-	{"NOT_COORDINATOR, commit never sent", []Fault{{API: endTxn, Action: ReplyError, ErrorCode: 16, Times: Attempts}}, "aborted"},
-	{"COORDINATOR_LOAD_IN_PROGRESS after commit", []Fault{{API: endTxn, Action: ReplaceError, ErrorCode: 14, Times: Attempts}}, "committed"},
+	{"answer lost after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts, When: commits}}, "committed"},
+	{"connection reset after commit", []Fault{{API: endTxn, Action: DropResponse, Times: Attempts, Reset: true, When: commits}}, "committed"},
+	{"cut before the commit reached the broker", []Fault{{API: endTxn, Action: CutBeforeForward, Times: Attempts, When: commits}}, "aborted"},
+	{"NOT_COORDINATOR, commit never sent", []Fault{{API: endTxn, Action: ReplyError, ErrorCode: 16, Times: Attempts, When: commits}}, "aborted"},
+	{"COORDINATOR_LOAD_IN_PROGRESS after commit", []Fault{{API: endTxn, Action: ReplaceError, ErrorCode: 14, Times: Attempts, When: commits}}, "committed"},
 	// The commit times out; its retries never reach the broker (holding
 	// them too would only make the test slower).
-	{"request timeout after commit", []Fault{{API: endTxn, Action: HoldResponse}, {API: endTxn, Action: CutBeforeForward, Times: Attempts - 1}}, "committed"},
-	{"cut after the answer", []Fault{{API: endTxn, Action: CutAfterResponse}}, ""},
+	{"request timeout after commit", []Fault{{API: endTxn, Action: HoldResponse, When: commits}, {API: endTxn, Action: CutBeforeForward, Times: Attempts - 1, When: commits}}, "committed"},
+	{"cut after the answer", []Fault{{API: endTxn, Action: CutAfterResponse, When: commits}}, ""},
 	{"produce answer lost", []Fault{{API: produce, Action: DropResponse}}, ""},
 	{"produce answers lost beyond retries", []Fault{{API: produce, Action: DropResponse, Times: 3 * Attempts, Reset: true}}, ""},
+}
+
+// commits accepts the EndTxn requests that commit.
+func commits(r kmsg.Request) bool {
+	end, ok := r.(*kmsg.EndTxnRequest)
+	return ok && end.Commit
 }
 
 // API is the request the case's faults apply to (they all share one).
