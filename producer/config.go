@@ -57,7 +57,8 @@ type Config struct {
 	// DefaultLookback unless you know better (the CLI does).
 	Lookback time.Duration
 	// BatchRecords and BatchLinger bound one transaction. Defaults 1000
-	// records and 2 s.
+	// records and 2 s. Records are Kafka records: a parent and its lines
+	// count 1 + lines (a batch closes at the page that reaches the bound).
 	BatchRecords int
 	BatchLinger  time.Duration
 	// Parallelism is how many slices of one table's pass are walked at once

@@ -197,7 +197,10 @@ func (ts *tableSync) walkSlice(ctx context.Context, cm *committer, s *slice) err
 func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 	var batch []pending
 	start := time.Now()
-	for !w.done && len(batch) < ts.cfg.BatchRecords && time.Since(start) < ts.cfg.BatchLinger {
+	// Kafka records, lines included: what a transaction holds, and what
+	// the batch keeps in memory until it is committed.
+	records := 0
+	for !w.done && records < ts.cfg.BatchRecords && time.Since(start) < ts.cfg.BatchLinger {
 		if err := ctx.Err(); err != nil {
 			return batch, err
 		}
@@ -209,6 +212,7 @@ func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 			}
 			p.fetched = w.readAt
 			batch = append(batch, p)
+			records += 1 + len(p.lines)
 		}
 		if err != nil {
 			return batch, err
