@@ -39,6 +39,7 @@ func pythonFor(t *testing.T) string {
 type truthFile struct {
 	Brokers  string       `json:"brokers"`
 	Registry string       `json:"registry"`
+	Instance string       `json:"instance"`
 	Tables   []truthTable `json:"tables"`
 }
 
@@ -68,7 +69,7 @@ func pycheck(t *testing.T, ctx context.Context, w *world) {
 		t.Log("Python check not run: no venv with confluent-kafka and fastavro (scripts/integration.sh makes one)")
 		return
 	}
-	tf := truthFile{Brokers: strings.Join(w.be.brokers, ","), Registry: w.regURL}
+	tf := truthFile{Brokers: strings.Join(w.be.brokers, ","), Registry: w.regURL, Instance: w.client.Instance()}
 	for _, tb := range w.tables {
 		tt := truthTable{Table: tb.Name, Topic: w.topic(tb.Name)}
 		for id, r := range w.sim.Truth(tb.Name) {

@@ -78,15 +78,17 @@ func (lt *lineTopic) convert(table string, r coupa.Record) ([]lineValue, error) 
 	return out, nil
 }
 
-// records appends the Kafka records of p's lines to out. Their timestamp
-// is the parent's updated_at: the version they were published with.
-func (lt *lineTopic) records(out []*kgo.Record, p pending) []*kgo.Record {
+// records appends the Kafka records of p's lines to out, with headers.
+// Their timestamp is the parent's updated_at: the version they were
+// published with.
+func (lt *lineTopic) records(out []*kgo.Record, p pending, headers []kgo.RecordHeader) []*kgo.Record {
 	for _, l := range p.lines {
 		out = append(out, &kgo.Record{
 			Topic:     lt.topic,
 			Key:       strconv.AppendInt(nil, l.id, 10),
 			Value:     l.value,
 			Timestamp: p.updatedAt,
+			Headers:   headers,
 		})
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+	"github.com/coupa-kafka/coupa-kafka/internal/kread"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
@@ -62,5 +63,44 @@ func TestLineTopicsOff(t *testing.T) {
 	}
 	if !topics.Has("coupa.invoices") {
 		t.Error("coupa.invoices was not created")
+	}
+}
+
+// Every table and line record carries its source in headers: the instance,
+// the table (the line table for a line) and the source updated_at, equal to
+// the record timestamp.
+func TestRecordsNameTheirSourceInHeaders(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 3, Records: map[string]int{"invoices": 30}}, "invoices")
+	h.sync(ctx)
+	for _, table := range []string{"invoices", "invoice_lines"} {
+		n := 0
+		err := kread.Committed(ctx, "coupa."+table, kread.FromStart(), func(r *kgo.Record) error {
+			n++
+			got := map[string]string{}
+			for _, hd := range r.Headers {
+				got[hd.Key] = string(hd.Value)
+			}
+			want := map[string]string{
+				HeaderInstance:  h.client.Instance(),
+				HeaderTable:     table,
+				HeaderUpdatedAt: r.Timestamp.UTC().Format(time.RFC3339),
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s offset %d: headers %v, want %v", table, r.Offset, got, want)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("%s offset %d: header %s = %q, want %q", table, r.Offset, k, got[k], v)
+				}
+			}
+			return nil
+		}, h.kafka()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("%s: no records", table)
+		}
 	}
 }

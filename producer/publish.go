@@ -61,9 +61,10 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			Key:       strconv.AppendInt(nil, r.id, 10),
 			Value:     r.value,
 			Timestamp: r.updatedAt,
+			Headers:   sourceHeaders(ts.key.Instance, ts.table.Name, r.updatedAt),
 		})
 		if ts.lines != nil {
-			out = ts.lines.records(out, r)
+			out = ts.lines.records(out, r, sourceHeaders(ts.key.Instance, ts.table.LineTopic, r.updatedAt))
 			lines += len(r.lines)
 			for _, l := range r.lines {
 				lineExtra += l.extra
@@ -115,4 +116,21 @@ func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
 		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
 	}
 	ts.cfg.Metrics.cursor(ts.table.Name, written.UpdatedAt)
+}
+
+// Record headers on every table and line record, so that consumers of topics
+// that several sources share (several instances, or a topic prefix shared by
+// many tables) can tell where a record comes from without decoding it.
+const (
+	HeaderInstance  = "coupa.instance"   // the Coupa instance's host
+	HeaderTable     = "coupa.table"      // "invoices", "invoice_lines", ...
+	HeaderUpdatedAt = "coupa.updated_at" // the source updated_at (RFC 3339, UTC); a line's is its parent's
+)
+
+func sourceHeaders(instance, table string, updatedAt time.Time) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: HeaderInstance, Value: []byte(instance)},
+		{Key: HeaderTable, Value: []byte(table)},
+		{Key: HeaderUpdatedAt, Value: updatedAt.UTC().AppendFormat(nil, time.RFC3339)},
+	}
 }

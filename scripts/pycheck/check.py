@@ -10,6 +10,8 @@ Go test (scripts/integration.sh runs it from integration/python_test.go):
 
   - the key is the id as decimal text, equal to the decoded id;
   - the record timestamp equals the decoded updated_at (timestamp-millis);
+  - the headers name the source: coupa.instance (the truth's instance),
+    coupa.table (the table) and coupa.updated_at (RFC 3339, the timestamp);
   - no content (id, updated_at, value) appears twice;
   - the last value of every key is the truth's latest version: same ids, no
     more and no fewer, same updated_at;
@@ -20,7 +22,7 @@ Go test (scripts/integration.sh runs it from integration/python_test.go):
 Usage: check.py TRUTH.json   (exit 0 and a last line "pycheck: OK ..." when
 everything holds; exit 1 with "pycheck: FAIL ..." and the problems otherwise)
 
-TRUTH.json: {"brokers": "host:port,...", "registry": "http://...",
+TRUTH.json: {"brokers": "host:port,...", "registry": "http://...", "instance": "host",
              "tables": [{"table": "invoices", "topic": "coupa.invoices",
                          "records": [{"id": 1, "updated_at_ms": 1700000000000,
                                       "json": {...Coupa's JSON...}}, ...]}]}
@@ -126,7 +128,20 @@ def consume(brokers, topic, deadline_s=120):
         c.close()
 
 
-def check_table(spec, brokers, registry, problems):
+def check_headers(m, table, instance, problem, where):
+    """The source headers: instance, table and updated_at equal to the timestamp."""
+    headers = {k: v.decode() for k, v in (m.headers() or [])}
+    _, ts = m.timestamp()
+    want = {"coupa.instance": instance, "coupa.table": table}
+    for k, v in want.items():
+        if headers.get(k) != v:
+            problem(f"{where}: header {k} = {headers.get(k)!r}, want {v!r}")
+    upd = headers.get("coupa.updated_at")
+    if upd is None or millis(parse_coupa_time(upd)) != ts:
+        problem(f"{where}: header coupa.updated_at = {upd!r}, the timestamp is {ts}")
+
+
+def check_table(spec, brokers, registry, problems, instance):
     table, topic = spec["table"], spec["topic"]
     truth = {r["id"]: r for r in spec["records"]}
 
@@ -151,6 +166,7 @@ def check_table(spec, brokers, registry, problems):
         rid = int(key)
         if rec.get("id") != rid:
             problem(f"{where}: key {rid} but decoded id {rec.get('id')}")
+        check_headers(m, table, instance, problem, where)
         ts_type, ts = m.timestamp()
         upd = rec.get("updated_at")
         if not isinstance(upd, datetime.datetime) or millis(upd) != ts:
@@ -228,7 +244,7 @@ def main(argv):
     decimals = timestamps = 0
     for spec in truth["tables"]:
         try:
-            d, t = check_table(spec, truth["brokers"], registry, problems)
+            d, t = check_table(spec, truth["brokers"], registry, problems, truth["instance"])
         except Exception as e:  # a broken topic or registry is a failure, not a crash
             problems.append(f"{spec['table']}: {type(e).__name__}: {e}")
             continue
