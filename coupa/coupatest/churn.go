@@ -8,7 +8,8 @@ import (
 // Churn plays a busy instance until stop is closed: every pace it updates a
 // record, inserts a few, makes a late-visible write (up to a minute in the
 // past, inside a usual lookback), and now and then bulk-edits 120 records of
-// tables[0] in one second and expires every token. Tests run it while a sync
+// tables[0] in one second and expires every token. With Config.Deletes it
+// also deletes a record every seventh step (never a table's last one). Tests run it while a sync
 // runs, then compare the topics with Truth once it has stopped.
 func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...string) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -23,6 +24,9 @@ func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...strin
 		case <-time.After(pace):
 		}
 		table := tables[rng.IntN(len(tables))]
+		if s.cfg.Deletes && i%7 == 3 && s.Count(table) > 1 {
+			_ = s.Delete(table, randomID(table))
+		}
 		switch i % 10 {
 		case 0, 1, 2, 3:
 			s.Update(table, randomID(table))

@@ -53,6 +53,12 @@ type Config struct {
 	// Adversarial turns on the legal-but-inconvenient behaviours: ties of
 	// updated_at are returned in a random order on every request.
 	Adversarial bool
+	// Deletes makes the instance lose things as real ones do: Churn also
+	// deletes records now and then (Deleted lists them), and a record's
+	// new version may drop its last line (a removed line id never comes
+	// back). Off, nothing is ever removed except by Delete: suites that
+	// do not check tombstones keep their truth.
+	Deletes bool
 	// RateLimit is the leaky bucket's drain rate (requests per second) and
 	// Burst its capacity. Zero: 25 and 20, Coupa's documented limit. The
 	// limit only applies once switched on with Faults().RateLimit(true).

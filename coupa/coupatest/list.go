@@ -263,7 +263,7 @@ func (s *Server) attrText(t *table, f, sub *field, subID bool, st state, buf []b
 	c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated}
 	switch f.kind {
 	case kLineCount:
-		return strconv.Itoa(s.render.lineCount(t.plan, st.id)), false, buf
+		return strconv.Itoa(s.render.lineCount(t.plan, st.id, st.version)), false, buf
 	case kAssoc:
 		id, ok := s.render.assocID(f, &c, 0)
 		if !ok {

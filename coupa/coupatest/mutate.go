@@ -214,6 +214,21 @@ func (s *Server) States(table string) []RecordState {
 	return out
 }
 
+// Deleted returns the ids of table's deleted records, in id order: what a
+// sync that detects deletes must have tombstoned.
+func (s *Server) Deleted(table string) []int64 {
+	t := s.table(table)
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []int64
+	for _, r := range t.recs {
+		if r.deleted {
+			out = append(out, r.id)
+		}
+	}
+	return out
+}
+
 // Count returns the number of visible records of table.
 func (s *Server) Count(table string) int {
 	t := s.table(table)

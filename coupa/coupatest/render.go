@@ -13,6 +13,8 @@ type renderer struct {
 	seed     uint64
 	loc      *time.Location
 	maxLines int
+	// dropLines lets a record's new versions drop lines (Config.Deletes).
+	dropLines bool
 }
 
 // rctx is what one record's rendering depends on.
@@ -45,7 +47,7 @@ func (r *renderer) hash(f *field, id int64, version uint32) uint64 {
 	return h
 }
 
-func (r *renderer) lineCount(p *plan, id int64) int {
+func (r *renderer) lineCount(p *plan, id int64, version uint32) int {
 	if p.lines == nil {
 		return 0
 	}
@@ -54,6 +56,16 @@ func (r *renderer) lineCount(p *plan, id int64) int {
 	n := 1 + int(h%uint64(r.maxLines))
 	if h>>40%4 != 0 && n > 3 {
 		n = 1 + n%3
+	}
+	if r.dropLines {
+		// A quarter of the new versions drop the last line, as a user who
+		// removes a line does. The count never grows back: Coupa does not
+		// reuse a line id, so a removed line stays gone.
+		for v := uint32(2); v <= version && n > 1; v++ {
+			if mix(h^uint64(v)*0x9e3779b97f4a7c15)%4 == 0 {
+				n--
+			}
+		}
 	}
 	return n
 }
@@ -66,7 +78,7 @@ func (r *renderer) record(dst []byte, p *plan, c *rctx, sel *selector, mode retM
 		return append(dst, '}')
 	}
 	if p.lines != nil && c.nLines == 0 {
-		c.nLines = r.lineCount(p, c.id)
+		c.nLines = r.lineCount(p, c.id, c.version)
 	}
 	dst = append(dst, '{')
 	first := true

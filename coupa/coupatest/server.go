@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,9 +77,10 @@ func NewTLS(t testing.TB, cfg Config) *Server {
 func (s *Server) build() error {
 	cfg := s.cfg
 	s.render = &renderer{
-		seed:     mix(uint64(cfg.Seed)),
-		loc:      time.FixedZone("", int(cfg.UTCOffset/time.Second)),
-		maxLines: cfg.MaxLines,
+		seed:      mix(uint64(cfg.Seed)),
+		loc:       time.FixedZone("", int(cfg.UTCOffset/time.Second)),
+		maxLines:  cfg.MaxLines,
+		dropLines: cfg.Deletes,
 	}
 	s.faults = newFaults(cfg.RateLimit, cfg.Burst)
 	s.auth = newAuthority(cfg)
@@ -186,7 +188,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// ServeHTTP routes: POST /oauth2/token and GET /api/<table>.
+// ServeHTTP routes: POST /oauth2/token, GET /api/<table> (a list) and
+// GET /api/<table>/<id> (one record, or 404 once it is deleted).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The instance's own clock, second precision, in every answer.
 	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
@@ -198,13 +201,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name = "token"
 		s.handleToken(sw, r)
 	case strings.HasPrefix(r.URL.Path, "/api/"):
-		tb, ok := s.tables[strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/"), "/")]
-		if !ok {
+		tname, idText, one := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/"), "/"), "/")
+		tb, ok := s.tables[tname]
+		id, err := strconv.ParseInt(idText, 10, 64)
+		if !ok || one && (err != nil || strings.Contains(idText, "/")) {
 			writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
 			return
 		}
 		name = tb.meta.Name
-		s.handleAPI(sw, r, tb)
+		serve := func(truncate bool) { s.list(sw, r, tb, truncate) }
+		if one {
+			serve = func(bool) { s.show(sw, tb, id) }
+		}
+		s.handleAPI(sw, r, tb, serve)
 	default:
 		writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
 	}
@@ -213,7 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handleAPI applies what stands in front of every list call on a real
 // instance (latency, the rate limit, injected failures, the token check)
 // before listing.
-func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, tb *table) {
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, tb *table, serve func(truncate bool)) {
 	f := s.faults
 	if d := f.delay(); d > 0 {
 		select {
@@ -245,5 +254,19 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, tb *table) {
 	if !s.authorize(w, r, tb.meta.Scope) {
 		return
 	}
-	s.list(w, r, tb, fault == FaultTruncate)
+	serve(fault == FaultTruncate)
+}
+
+// show answers GET /api/<table>/<id>: the record as a list renders it, or
+// 404 for an id that does not exist or was deleted.
+func (s *Server) show(w http.ResponseWriter, tb *table, id int64) {
+	rec, ok := s.Record(tb.meta.Name, id)
+	if !ok {
+		writeErrors(w, http.StatusNotFound, "base", fmt.Sprintf("Couldn't find %s with 'id'=%d", tb.meta.AvroName, id))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(rec.JSON)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(rec.JSON)
 }

@@ -21,7 +21,7 @@ import (
 // Published is the last value of one key.
 type Published struct {
 	UpdatedAt time.Time // the record timestamp
-	Value     []byte    // Confluent header + Avro
+	Value     []byte    // Confluent header + Avro; nil for a tombstone
 }
 
 // Content is one distinct published value of a record: its id, updated_at
@@ -50,6 +50,9 @@ func Read(ctx context.Context, topic string, opts ...kgo.Opt) (Topic, error) {
 		}
 		t.Records++
 		t.Last[id] = Published{UpdatedAt: r.Timestamp, Value: r.Value}
+		if r.Value == nil {
+			return nil // a tombstone: no content
+		}
 		body := r.Value
 		if len(body) >= 5 {
 			body = body[5:]
@@ -63,10 +66,15 @@ func Read(ctx context.Context, topic string, opts ...kgo.Opt) (Topic, error) {
 // Report is what Compare found wrong; SchemaIDs are the ids in the headers
 // of the last values (for the caller to check against the registry).
 type Report struct {
-	Problems  []string
-	Missing   int
-	Stale     int
-	SchemaIDs map[int]bool
+	Problems []string
+	Missing  int
+	Stale    int
+	// Tombstoned counts the ids whose last record is a tombstone and that
+	// the instance no longer has (deleted, as it should be); FalseTombstones
+	// those it still has (a false delete).
+	Tombstoned      int
+	FalseTombstones int
+	SchemaIDs       map[int]bool
 	// SameSecond lists records with several values at one updated_at:
 	// changes within one second, legitimately published each.
 	SameSecond []string
@@ -84,7 +92,8 @@ func Refreshed(n int) Option { return func(o *options) { o.copies = 1 + n } }
 
 // Compare checks t against truth: each record's last value is its latest
 // version byte for byte (the Confluent header, then the Avro of the truth's
-// JSON); nothing is missing or extra; no content was published twice
+// JSON); nothing is missing; an id the instance no longer has (deleted)
+// ends in a tombstone, and no live one does; no content was published twice
 // (unless opts say why it may be).
 func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schema *schemas.Table, opts ...Option) (Report, error) {
 	o := options{copies: 1}
@@ -107,6 +116,10 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			problem(3, &rep.Missing, "record %d (updated %s) never published", id, want.UpdatedAt)
 			continue
 		}
+		if got.Value == nil {
+			problem(3, &rep.FalseTombstones, "record %d (updated %s) is live, but its last record is a tombstone", id, want.UpdatedAt)
+			continue
+		}
 		wantValue, _, err := schema.Append(nil, want.JSON)
 		if err != nil {
 			return rep, err
@@ -120,9 +133,13 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			problem(3, &rep.Stale, "record %d: the topic has the version of %s, the truth is %s", id, got.UpdatedAt.UTC(), want.UpdatedAt)
 		}
 	}
-	for id := range t.Last {
-		if _, ok := truth[id]; !ok {
-			problem(0, nil, "the topic has record %d that the instance does not", id)
+	for id, p := range t.Last {
+		switch _, live := truth[id]; {
+		case live:
+		case p.Value == nil:
+			rep.Tombstoned++
+		default:
+			problem(0, nil, "the topic has record %d that the instance does not (deleted, and no tombstone)", id)
 		}
 	}
 	perSecond := map[[2]int64]int{}
@@ -137,8 +154,8 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			rep.SameSecond = append(rep.SameSecond, fmt.Sprintf("%s: record %d has %d different values at updated_at %s", table, v[0], n, time.UnixMilli(v[1]).UTC()))
 		}
 	}
-	if rep.Missing+rep.Stale > 0 {
-		problem(0, nil, "%d missing, %d stale of %d", rep.Missing, rep.Stale, len(truth))
+	if rep.Missing+rep.Stale+rep.FalseTombstones > 0 {
+		problem(0, nil, "%d missing, %d stale, %d falsely tombstoned of %d", rep.Missing, rep.Stale, rep.FalseTombstones, len(truth))
 	}
 	return rep, nil
 }
