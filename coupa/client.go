@@ -138,85 +138,107 @@ func (c *Client) Stats() Stats { return c.stats.snapshot() }
 // once. A page is never made up: an answer that is not a JSON array of
 // records is an error, never an empty page.
 func (c *Client) List(ctx context.Context, t Table, q Query) (Page, error) {
+	return retried(ctx, c, t.Name, func() (Page, error) {
+		return fresh(c, "listing "+t.Name, func() (Page, error) { return c.do(ctx, t, q) })
+	})
+}
+
+// retried makes attempts until one succeeds, the error is not temporary,
+// ctx ends or MaxRetryTime passes (see List).
+func retried[T any](ctx context.Context, c *Client, table string, try func() (T, error)) (T, error) {
+	var zero T
 	eb := backoff.NewExponentialBackOff()
 	eb.InitialInterval = 200 * time.Millisecond
 	eb.MaxInterval = 20 * time.Second
 	attempt := 0
 	var last error // the last attempt's failure, for an error that ends on ctx
-	op := func() (Page, error) {
+	op := func() (T, error) {
 		attempt++
-		p, err := c.try(ctx, t, q)
+		p, err := try()
 		if err == nil {
 			return p, nil
 		}
 		if ctx.Err() != nil {
-			return Page{}, backoff.Permanent(ctx.Err())
+			return zero, backoff.Permanent(ctx.Err())
 		}
 		last = err
 		var ra *retryAfter
 		switch {
 		case errors.As(err, &ra):
-			return Page{}, backoff.RetryAfter(ra.seconds)
+			return zero, backoff.RetryAfter(ra.seconds)
 		case IsTemporary(err):
-			return Page{}, err
+			return zero, err
 		default:
-			return Page{}, backoff.Permanent(err)
+			return zero, backoff.Permanent(err)
 		}
 	}
 	notify := func(err error, wait time.Duration) {
-		c.log.Warn("coupa request failed; retrying", "table", t.Name, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())
+		c.log.Warn("coupa request failed; retrying", "table", table, "attempt", attempt, "retry_in", wait.Round(time.Millisecond).String(), "error", err.Error())
 	}
 	p, err := backoff.Retry(ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(c.maxRetry), backoff.WithNotify(notify))
 	if err != nil && ctx.Err() != nil && last != nil {
 		// Say why the call kept failing, not only that time ran out.
-		return Page{}, fmt.Errorf("%w (the last attempt: %v)", ctx.Err(), last)
+		return zero, fmt.Errorf("%w (the last attempt: %v)", ctx.Err(), last)
 	}
 	if err != nil {
 		var ra *backoff.RetryAfterError
 		if errors.As(err, &ra) {
 			// Still a 429, and as temporary as one without Retry-After.
-			err = &ResponseError{Table: t.Name, Status: http.StatusTooManyRequests, Reason: "still rate limited after retrying", Temporary: true}
+			err = &ResponseError{Table: table, Status: http.StatusTooManyRequests, Reason: "still rate limited after retrying", Temporary: true}
 		}
-		return Page{}, err
+		return zero, err
 	}
 	return p, nil
 }
 
-// try makes one attempt, re-minting the token once if it was refused (401).
-func (c *Client) try(ctx context.Context, t Table, q Query) (Page, error) {
-	p, err := c.do(ctx, t, q)
+// fresh makes one attempt, re-minting the token once if it was refused
+// (401). what names the call in the error ("listing invoices").
+func fresh[T any](c *Client, what string, attempt func() (T, error)) (T, error) {
+	p, err := attempt()
 	var stale *staleToken
 	if errors.As(err, &stale) {
 		c.tokens.invalidate(stale.access)
-		p, err = c.do(ctx, t, q)
+		p, err = attempt()
 		if errors.As(err, &stale) {
-			return Page{}, fmt.Errorf("coupa: listing %s: a freshly minted token was refused (401): %w", t.Name, ErrCredentials)
+			var zero T
+			return zero, fmt.Errorf("coupa: %s: a freshly minted token was refused (401): %w", what, ErrCredentials)
 		}
 	}
 	return p, err
 }
 
-// do sends one request and interprets the answer.
+// do sends one list request and interprets the answer.
 func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
-	waited, err := c.limit.wait(ctx)
+	u := *c.base
+	u.Path = t.Path
+	u.RawQuery = q.Values().Encode()
+	resp, body, access, err := c.send(ctx, t, u)
 	if err != nil {
 		return Page{}, err
+	}
+	return c.interpret(t, resp, body, access)
+}
+
+// send makes one GET of u for table t within the rate budget, with the
+// table's token: the answer and its body, or an error for a request that
+// got no complete answer (the attempt timed out, the connection failed).
+func (c *Client) send(ctx context.Context, t Table, u url.URL) (*http.Response, []byte, string, error) {
+	waited, err := c.limit.wait(ctx)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	if c.obs != nil {
 		c.obs.RateLimitWait(t.Name, waited)
 	}
 	access, err := c.tokens.get(ctx, t.Name, t.Scope)
 	if err != nil {
-		return Page{}, err
+		return nil, nil, "", err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := *c.base
-	u.Path = t.Path
-	u.RawQuery = q.Values().Encode()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return Page{}, err
+		return nil, nil, "", err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+access)
@@ -225,12 +247,12 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 	if err != nil {
 		c.observe(t.Name, 0, time.Since(start))
 		if ctx.Err() != nil {
-			return Page{}, ctx.Err()
+			return nil, nil, "", ctx.Err()
 		}
 		if actx.Err() != nil {
-			return Page{}, c.timedOut(t)
+			return nil, nil, "", c.timedOut(t)
 		}
-		return Page{}, &ResponseError{Table: t.Name, Reason: "request failed: " + c.red.redact(err.Error()), Temporary: true}
+		return nil, nil, "", &ResponseError{Table: t.Name, Reason: "request failed: " + c.red.redact(err.Error()), Temporary: true}
 	}
 	defer resp.Body.Close()
 	body, rerr := readBody(resp)
@@ -240,13 +262,13 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 		// answer, e.g. an empty 200 from a handler that saw the request
 		// cancelled. Count it as the timeout it is.
 		c.observe(t.Name, 0, time.Since(start))
-		return Page{}, c.timedOut(t)
+		return nil, nil, "", c.timedOut(t)
 	}
 	c.observe(t.Name, resp.StatusCode, time.Since(start))
 	if rerr != nil {
-		return Page{}, &ResponseError{Table: t.Name, Status: resp.StatusCode, Reason: "reading the body failed: " + rerr.Error(), Temporary: true}
+		return nil, nil, "", &ResponseError{Table: t.Name, Status: resp.StatusCode, Reason: "reading the body failed: " + rerr.Error(), Temporary: true}
 	}
-	return c.interpret(t, resp, body, access)
+	return resp, body, access, nil
 }
 
 // timedOut is the error of an attempt that outlasted RequestTimeout.

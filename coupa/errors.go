@@ -25,6 +25,7 @@ func (e *ScopeError) Error() string {
 // operator can tell a login page from an outage, but never a secret.
 type ResponseError struct {
 	Table       string // empty for the token endpoint
+	Record      int64  // the record read by id (Exists); 0 for a listing
 	Status      int
 	ContentType string
 	// Snippet is the start of the body, secrets redacted.
@@ -39,6 +40,9 @@ func (e *ResponseError) Error() string {
 	where := "token endpoint"
 	if e.Table != "" {
 		where = "listing " + e.Table
+	}
+	if e.Record != 0 {
+		where = fmt.Sprintf("reading %s record %d", e.Table, e.Record)
 	}
 	ct := e.ContentType
 	if ct == "" {
