@@ -169,23 +169,11 @@ func (w *world) read(ctx context.Context, table string) truthcheck.Topic {
 func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 	w.t.Helper()
 	ids := map[int]bool{}
+	read := func(table string) truthcheck.Topic { return w.read(ctx, table) }
 	for _, tb := range w.tables {
-		schema, err := schemas.Published(tb.Name, nil)
+		reps, err := truthcheck.CompareTable(tb, w.sim.Truth(tb.Name), read, opts...)
 		if err != nil {
 			w.t.Fatal(err)
-		}
-		truth := w.sim.Truth(tb.Name)
-		rep, err := truthcheck.Compare(tb.Name, truth, w.read(ctx, tb.Name), schema, opts...)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		reps := []truthcheck.Report{rep}
-		if tb.LineTopic != "" {
-			lrep, err := truthcheck.CompareLines(tb, truth, w.read(ctx, tb.LineTopic), opts...)
-			if err != nil {
-				w.t.Fatal(err)
-			}
-			reps = append(reps, lrep)
 		}
 		for _, rep := range reps {
 			for _, p := range rep.Problems {

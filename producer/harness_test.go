@@ -110,25 +110,16 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 // nothing missing, stale or extra, no content published twice.
 func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 	h.t.Helper()
+	read := func(table string) truthcheck.Topic { return h.topic(ctx, table) }
 	for _, tb := range h.tables {
-		schema, err := schemas.Published(tb.Name, nil)
+		reps, err := truthcheck.CompareTable(tb, h.sim.Truth(tb.Name), read, opts...)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		truth := h.sim.Truth(tb.Name)
-		rep, err := truthcheck.Compare(tb.Name, truth, h.topic(ctx, tb.Name), schema, opts...)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		problems := rep.Problems
-		if tb.LineTopic != "" {
-			if rep, err = truthcheck.CompareLines(tb, truth, h.topic(ctx, tb.LineTopic), opts...); err != nil {
-				h.t.Fatal(err)
+		for _, rep := range reps {
+			for _, p := range rep.Problems {
+				h.t.Error(p)
 			}
-			problems = append(problems, rep.Problems...)
-		}
-		for _, p := range problems {
-			h.t.Error(p)
 		}
 	}
 }

@@ -54,6 +54,7 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 	next.Seq = ts.cursor.Seq + 1
 	out := make([]*kgo.Record, 0, len(recs)+1)
 	extra, lines, lineExtra := 0, 0, 0
+	instance, table, lineTable := []byte(ts.key.Instance), []byte(ts.table.Name), []byte(ts.table.LineTopic)
 	for _, r := range recs {
 		extra += r.extra
 		out = append(out, &kgo.Record{
@@ -61,10 +62,10 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			Key:       strconv.AppendInt(nil, r.id, 10),
 			Value:     r.value,
 			Timestamp: r.updatedAt,
-			Headers:   sourceHeaders(ts.key.Instance, ts.table.Name, r.updatedAt),
+			Headers:   sourceHeaders(instance, table, r.updatedAt),
 		})
 		if ts.lines != nil {
-			out = ts.lines.records(out, r, sourceHeaders(ts.key.Instance, ts.table.LineTopic, r.updatedAt))
+			out = ts.lines.records(out, r, sourceHeaders(instance, lineTable, r.updatedAt))
 			lines += len(r.lines)
 			for _, l := range r.lines {
 				lineExtra += l.extra
@@ -127,10 +128,12 @@ const (
 	HeaderUpdatedAt = "coupa.updated_at" // the source updated_at (RFC 3339, UTC); a line's is its parent's
 )
 
-func sourceHeaders(instance, table string, updatedAt time.Time) []kgo.RecordHeader {
+// sourceHeaders are the headers of one record; instance and table are
+// shared by every record of a batch (franz-go never writes to them).
+func sourceHeaders(instance, table []byte, updatedAt time.Time) []kgo.RecordHeader {
 	return []kgo.RecordHeader{
-		{Key: HeaderInstance, Value: []byte(instance)},
-		{Key: HeaderTable, Value: []byte(table)},
+		{Key: HeaderInstance, Value: instance},
+		{Key: HeaderTable, Value: table},
 		{Key: HeaderUpdatedAt, Value: updatedAt.UTC().AppendFormat(nil, time.RFC3339)},
 	}
 }

@@ -74,9 +74,10 @@ bash_java_utils() {
 }
 
 launch() {
-  local name=$1 main=$2 params=$3 jvm dyn
-  jvm=$(bash_java_utils "$params" | sed -n 1p)
-  dyn=$(bash_java_utils "$params" | sed -n 2p)
+  local name=$1 main=$2 params=$3 out jvm dyn
+  out=$(bash_java_utils "$params")
+  jvm=$(sed -n 1p <<<"$out")
+  dyn=$(sed -n 2p <<<"$out")
   [[ -n $jvm ]] || die "BashJavaUtils $params printed nothing"
   # shellcheck disable=SC2086 # jvm and dyn are lists of options
   nohup java $jvm $JAVA_OPENS -Dlog4j.configurationFile="$CONF_DIR/log4j.properties" -cp "$(classpath)" \

@@ -204,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tname, idText, one := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/"), "/"), "/")
 		tb, ok := s.tables[tname]
 		id, err := strconv.ParseInt(idText, 10, 64)
-		if !ok || one && (err != nil || strings.Contains(idText, "/")) {
+		if !ok || one && err != nil {
 			writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
 			return
 		}

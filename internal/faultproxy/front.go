@@ -147,9 +147,10 @@ func parseRequest(api, version int16, frame []byte) (kmsg.Request, error) {
 	return req, nil
 }
 
+var errTags = errors.New("faultproxy: malformed tagged fields")
+
 // skipTags skips a tagged-field section.
 func skipTags(b []byte) ([]byte, error) {
-	errTags := errors.New("faultproxy: malformed tagged fields")
 	n, sz := binary.Uvarint(b)
 	if sz <= 0 {
 		return nil, errTags

@@ -187,3 +187,20 @@ func CompareLines(tb coupa.Table, truth map[int64]coupatest.TruthRecord, t Topic
 	}
 	return Compare(tb.LineTopic, lines, t, schema, opts...)
 }
+
+// CompareTable checks table tb as a sync publishes it: its topic by
+// Compare, with the published schema, and its line topic, if it has one, by
+// CompareLines. read returns a topic by table name ("invoices",
+// "invoice_lines"); the harnesses read them each their own way.
+func CompareTable(tb coupa.Table, truth map[int64]coupatest.TruthRecord, read func(table string) Topic, opts ...Option) ([]Report, error) {
+	schema, err := schemas.Published(tb.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := Compare(tb.Name, truth, read(tb.Name), schema, opts...)
+	if err != nil || tb.LineTopic == "" {
+		return []Report{rep}, err
+	}
+	lines, err := CompareLines(tb, truth, read(tb.LineTopic), opts...)
+	return []Report{rep, lines}, err
+}
