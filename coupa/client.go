@@ -68,6 +68,8 @@ type Client struct {
 	maxRetry time.Duration
 	stats    *stats
 	red      redactor
+	// idle: requests take only budget nobody else uses (see Idle).
+	idle bool
 }
 
 // New validates cfg and returns a Client. It does not contact the instance.
@@ -115,6 +117,16 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.red = redactor{c.tokens.secrets}
 	return c, nil
+}
+
+// Idle returns a view of c for work that can wait (a delete sweep): the
+// same instance, tokens and budget, but its requests go out only when the
+// budget has room to spare, so they never delay a pass. Stats and metrics
+// are shared.
+func (c *Client) Idle() *Client {
+	idle := *c
+	idle.idle = true
+	return &idle
 }
 
 // Instance returns the instance's host name, which identifies it in cursor
@@ -223,7 +235,11 @@ func (c *Client) do(ctx context.Context, t Table, q Query) (Page, error) {
 // table's token: the answer and its body, or an error for a request that
 // got no complete answer (the attempt timed out, the connection failed).
 func (c *Client) send(ctx context.Context, t Table, u url.URL) (*http.Response, []byte, string, error) {
-	waited, err := c.limit.wait(ctx)
+	wait := c.limit.wait
+	if c.idle {
+		wait = c.limit.waitIdle
+	}
+	waited, err := wait(ctx)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -79,6 +79,39 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// waitIdle is wait for work that can wait (a delete sweep): it takes a
+// request only from budget nobody else is using, when at least half the
+// burst has built up (so a pass that starts finds most of its burst), and
+// otherwise looks again after one request's worth of time. A saturated
+// budget starves it; that is the point.
+func (l *limiter) waitIdle(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	for {
+		l.mu.Lock()
+		now := l.now()
+		ok := !now.Before(l.pausedUntil) && l.lim.TokensAt(now) >= max(1, float64(l.lim.Burst())/2) && l.lim.AllowN(now, 1)
+		every := time.Duration(float64(time.Second) / float64(l.lim.Limit()))
+		l.mu.Unlock()
+		if ok {
+			return time.Since(start), nil
+		}
+		if err := sleepCtx(ctx, every); err != nil {
+			return time.Since(start), err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // throttled records a 429: cut the rate in half and spend the burst.
 func (l *limiter) throttled() {
 	l.mu.Lock()

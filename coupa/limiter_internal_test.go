@@ -169,3 +169,32 @@ func TestRenewAt(t *testing.T) {
 		t.Errorf("no expiry: renewed after %v, want 1h", got)
 	}
 }
+
+// TestLimiterIdleTakesOnlySpareBudget: an idle request (a delete sweep's)
+// goes only when half the burst has built up, so a caller that uses the
+// whole budget is never delayed by it, and it goes once the budget rests.
+func TestLimiterIdleTakesOnlySpareBudget(t *testing.T) {
+	l := newLimiter(40, 4)
+	l.lim.AllowN(time.Now(), 4) // the busy caller has spent the burst
+	busy, stop := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer stop()
+	done := make(chan int)
+	go func() { // uses every request the budget allows, for 400 ms
+		n := 0
+		for l.lim.Wait(busy) == nil {
+			n++
+		}
+		done <- n
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := l.waitIdle(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an idle request went out while the budget was in use (err %v)", err)
+	}
+	<-done
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if _, err := l.waitIdle(ctx2); err != nil {
+		t.Fatalf("an idle request did not go out once the budget rested: %v", err)
+	}
+}
