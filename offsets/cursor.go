@@ -35,8 +35,10 @@ const (
 //
 // Version 2 added Seq. A version 1 cursor reads as Seq 0. Version 3 added
 // reset requests (ResetKind) and Adopted: a build that does not know them
-// must refuse them rather than take a request for the cursor.
-const Version = 3
+// must refuse them rather than take a request for the cursor. Version 4
+// added Sweep: a build that does not know it would drop the delete sweep's
+// progress and schedule from every cursor it writes.
+const Version = 4
 
 // Cursor is a table's position in Coupa's (updated_at, id) order: every record
 // whose (updated_at, id) is at or before (UpdatedAt, ID) has been published.
@@ -61,7 +63,28 @@ type Cursor struct {
 	// written under the table's ResetRequest key by `cursors reset`) that
 	// the producer has adopted: a request made later is still to adopt.
 	Adopted time.Time
+	// Sweep is the table's delete sweep: when the last one completed and
+	// how far the one under way has come. It rides in the cursor because
+	// the tombstones a sweep writes commit with it, in one transaction: a
+	// crash resumes the sweep exactly where its last commit left it.
+	Sweep Sweep
 }
+
+// Sweep is the state of a table's delete sweep (see producer's sweep).
+type Sweep struct {
+	// Completed is when the last sweep finished (the instance was listed to
+	// its end); zero when none has. The next sweep is due an interval later.
+	Completed time.Time
+	// Started is when the sweep under way began; zero when none is under
+	// way.
+	Started time.Time
+	// After is the id the sweep under way has reconciled up to: ids at or
+	// below it were listed and compared.
+	After int64
+}
+
+// Running reports whether a sweep is under way.
+func (s Sweep) Running() bool { return !s.Started.IsZero() }
 
 // Pending reports whether the reset request r is still to be adopted by a
 // producer whose cursor is c. Requests are ordered by their CommittedAt
@@ -109,14 +132,42 @@ func (c Cursor) String() string {
 }
 
 type cursorJSON struct {
-	V           int     `json:"v"`
-	UpdatedAt   *string `json:"updated_at"`
-	ID          int64   `json:"id"`
-	Mode        Mode    `json:"mode"`
-	Published   int64   `json:"published"`
-	CommittedAt *string `json:"committed_at,omitempty"`
-	Seq         int64   `json:"seq,omitempty"`
-	Adopted     *string `json:"adopted,omitempty"`
+	V           int        `json:"v"`
+	UpdatedAt   *string    `json:"updated_at"`
+	ID          int64      `json:"id"`
+	Mode        Mode       `json:"mode"`
+	Published   int64      `json:"published"`
+	CommittedAt *string    `json:"committed_at,omitempty"`
+	Seq         int64      `json:"seq,omitempty"`
+	Adopted     *string    `json:"adopted,omitempty"`
+	Sweep       *sweepJSON `json:"sweep,omitempty"`
+}
+
+type sweepJSON struct {
+	Completed *string `json:"completed,omitempty"`
+	Started   *string `json:"started,omitempty"`
+	After     int64   `json:"after,omitempty"`
+}
+
+// timeText is t in RFC 3339 (nanoseconds, UTC), nil when zero.
+func timeText(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+// parseTime reads what timeText wrote; nil is the zero time.
+func parseTime(s *string, what string) (time.Time, error) {
+	if s == nil {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cursor %s: %w", what, err)
+	}
+	return t.UTC(), nil
 }
 
 // MarshalJSON writes the versioned form, e.g.
@@ -131,13 +182,10 @@ func (c Cursor) MarshalJSON() ([]byte, error) {
 		s := c.UpdatedAt.UTC().Format(time.RFC3339)
 		out.UpdatedAt = &s
 	}
-	if !c.CommittedAt.IsZero() {
-		s := c.CommittedAt.UTC().Format(time.RFC3339Nano)
-		out.CommittedAt = &s
-	}
-	if !c.Adopted.IsZero() {
-		s := c.Adopted.UTC().Format(time.RFC3339Nano)
-		out.Adopted = &s
+	out.CommittedAt = timeText(c.CommittedAt)
+	out.Adopted = timeText(c.Adopted)
+	if c.Sweep != (Sweep{}) {
+		out.Sweep = &sweepJSON{Completed: timeText(c.Sweep.Completed), Started: timeText(c.Sweep.Started), After: c.Sweep.After}
 	}
 	return json.Marshal(out)
 }
@@ -172,19 +220,24 @@ func (c *Cursor) UnmarshalJSON(b []byte) error {
 		}
 		out.UpdatedAt = t.UTC()
 	}
-	if in.CommittedAt != nil {
-		t, err := time.Parse(time.RFC3339Nano, *in.CommittedAt)
-		if err != nil {
-			return fmt.Errorf("cursor committed_at: %w", err)
-		}
-		out.CommittedAt = t.UTC()
+	var err error
+	if out.CommittedAt, err = parseTime(in.CommittedAt, "committed_at"); err != nil {
+		return err
 	}
-	if in.Adopted != nil {
-		t, err := time.Parse(time.RFC3339Nano, *in.Adopted)
-		if err != nil {
-			return fmt.Errorf("cursor adopted: %w", err)
+	if out.Adopted, err = parseTime(in.Adopted, "adopted"); err != nil {
+		return err
+	}
+	if in.Sweep != nil {
+		if in.Sweep.After < 0 {
+			return fmt.Errorf("cursor sweep after %d is negative", in.Sweep.After)
 		}
-		out.Adopted = t.UTC()
+		out.Sweep.After = in.Sweep.After
+		if out.Sweep.Completed, err = parseTime(in.Sweep.Completed, "sweep completed"); err != nil {
+			return err
+		}
+		if out.Sweep.Started, err = parseTime(in.Sweep.Started, "sweep started"); err != nil {
+			return err
+		}
 	}
 	*c = out
 	return nil

@@ -16,10 +16,10 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // The cursor JSON is a public contract (it lives in users' Kafka clusters
 // across upgrades): these golden files pin it byte for byte. This build
-// writes version 3; the version 1 and 2 files are what older builds wrote,
+// writes version 4; the version 1 to 3 files are what older builds wrote,
 // and must still read (see TestOlderCursorsStillRead).
 func TestCursorGolden(t *testing.T) {
-	for name, c := range goldenV3 {
+	for name, c := range goldenV4 {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.Marshal(c)
 			if err != nil {
@@ -41,23 +41,38 @@ func TestCursorGolden(t *testing.T) {
 	}
 }
 
-var goldenV3 = map[string]offsets.Cursor{
-	"cursor_v3_zero": {},
-	"cursor_v3": {
+var goldenV4 = map[string]offsets.Cursor{
+	"cursor_v4_zero": {},
+	"cursor_v4": {
 		UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
 		Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123456789, time.UTC), Seq: 17,
 		Adopted: time.Date(2024, 1, 1, 8, 0, 0, 5000, time.UTC),
+		Sweep:   offsets.Sweep{Completed: time.Date(2024, 1, 1, 2, 0, 0, 0, time.UTC), Started: time.Date(2024, 1, 2, 2, 0, 0, 700, time.UTC), After: 51234},
 	},
-	"cursor_v3_full_refresh": {
+	"cursor_v4_swept": {
+		UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Seq: 18,
+		Sweep: offsets.Sweep{Completed: time.Date(2024, 1, 2, 2, 30, 0, 0, time.UTC)},
+	},
+	"cursor_v4_full_refresh": {
 		UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
 	},
 }
 
 // Cursors written by older builds stay readable after an upgrade. Version 1
 // cursors read as sequence 0, so the first commit of this build writes
-// sequence 1; versions 1 and 2 have adopted no reset request.
+// sequence 1; versions 1 and 2 have adopted no reset request; versions 1 to
+// 3 have no sweep (the first one is due at once).
 func TestOlderCursorsStillRead(t *testing.T) {
 	for name, c := range map[string]offsets.Cursor{
+		"cursor_v3_zero": {},
+		"cursor_v3": {
+			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
+			Published: 1234, CommittedAt: time.Date(2024, 1, 2, 3, 10, 0, 123456789, time.UTC), Seq: 17,
+			Adopted: time.Date(2024, 1, 1, 8, 0, 0, 5000, time.UTC),
+		},
+		"cursor_v3_full_refresh": {
+			UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
+		},
 		"cursor_v2_zero": {},
 		"cursor_v2": {
 			UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 92010, Mode: offsets.Incremental,
@@ -95,7 +110,8 @@ func assertDecodes(t *testing.T, b []byte, want offsets.Cursor) {
 		t.Fatal(err)
 	}
 	if !got.UpdatedAt.Equal(want.UpdatedAt) || got.ID != want.ID || got.Mode != want.Mode || got.Published != want.Published ||
-		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq || !got.Adopted.Equal(want.Adopted) {
+		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq || !got.Adopted.Equal(want.Adopted) ||
+		!got.Sweep.Completed.Equal(want.Sweep.Completed) || !got.Sweep.Started.Equal(want.Sweep.Started) || got.Sweep.After != want.Sweep.After {
 		t.Errorf("decoded %s as %+v, want %+v", b, got, want)
 	}
 }
@@ -128,7 +144,9 @@ func TestCursorWrittenBy(t *testing.T) {
 func TestCursorDecodeRefusals(t *testing.T) {
 	for in, errHas := range map[string]string{
 		`{"id":1}`:                            `no version`,
-		`{"v":4,"id":1}`:                      `newer than this build`,
+		`{"v":5,"id":1}`:                      `newer than this build`,
+		`{"v":4,"sweep":{"after":-2}}`:        `sweep after -2`,
+		`{"v":4,"sweep":{"started":"noon"}}`:  `sweep started`,
 		`{"v":2,"seq":-1}`:                    `seq -1`,
 		`{"v":1,"mode":"sideways"}`:           `mode "sideways"`,
 		`{"v":1,"updated_at":"yesterday"}`:    `updated_at`,
