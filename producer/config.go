@@ -77,6 +77,9 @@ type Config struct {
 	ProgressEvery time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
+	// DeleteSweep finds the records Coupa deleted (see DeleteSweep); off
+	// when its Interval is zero.
+	DeleteSweep DeleteSweep
 	// Redaction is what each table's sensitive fields become before they
 	// reach Kafka (see schemas.Redaction). A table without an entry gets
 	// schemas.DefaultRedaction; credentials are excluded in every case.
@@ -103,6 +106,9 @@ func (c *Config) defaults() error {
 	}
 	if c.OffsetsTopic == "" {
 		c.OffsetsTopic = "coupa-offsets"
+	}
+	if err := c.DeleteSweep.defaults(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Lookback < 0 {
 		errs = append(errs, errors.New("producer: negative lookback"))

@@ -17,13 +17,14 @@ import (
 
 // TestCrashAtEachStepThenRestart kills the producer (no abort, client dropped
 // as kill -9 leaves it) at each step of a transaction, part-way through a
-// sync, then restarts it: the topics end equal to the instance, with no
-// version published twice and no cursor ahead of its records.
+// sync, deletes records, then restarts it: the topics end equal to the
+// instance, with no version published twice, no cursor ahead of its records
+// and a tombstone for each deleted record.
 func TestCrashAtEachStepThenRestart(t *testing.T) {
 	for _, step := range []string{stepBeforeProduce, stepBeforeCommit, stepAfterCommit} {
 		t.Run(step, func(t *testing.T) {
 			ctx := testContext(t, 2*time.Minute)
-			h := newHarness(t, coupatest.Config{Seed: 11, Adversarial: true,
+			h := newHarness(t, coupatest.Config{Seed: 11, Adversarial: true, Deletes: true,
 				Records: map[string]int{"invoices": 700, "users": 120}}, "invoices", "users")
 			const crashAt = 2 // the second transaction of each run dies
 			for range 3 {
@@ -31,7 +32,7 @@ func TestCrashAtEachStepThenRestart(t *testing.T) {
 				pr := &process{kill: kill, at: func(table, s string, txn int) bool {
 					return table == "invoices" && s == step && txn == crashAt
 				}}
-				p := h.producer(ctx, pr.option, func(c *Config) { c.BatchRecords = 50 })
+				p := h.producer(ctx, pr.option, h.sweepEveryPass, func(c *Config) { c.BatchRecords = 50 })
 				_, err := p.Sync(runCtx)
 				p.Close()
 				kill()
@@ -40,10 +41,15 @@ func TestCrashAtEachStepThenRestart(t *testing.T) {
 				}
 				h.sim.Update("invoices", h.anyID("invoices"))
 				h.sim.Insert("invoices", 2)
+				h.sim.Delete("invoices", h.publishedID(ctx, "invoices"))
+				h.sim.Delete("users", h.anyID("users"))
 			}
 			time.Sleep(1100 * time.Millisecond)
-			h.sync(ctx)
-			h.assertTruth(ctx)
+			h.sync(ctx, h.sweepEveryPass)
+			reps := h.assertTruth(ctx)
+			if reps["users"].Tombstoned != 3 || reps["invoices"].Tombstoned != 3 {
+				t.Errorf("tombstoned %d invoices and %d users, want 3 each", reps["invoices"].Tombstoned, reps["users"].Tombstoned)
+			}
 		})
 	}
 }

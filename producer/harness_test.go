@@ -108,13 +108,18 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 // assertTruth compares every table topic, and every line topic, with the
 // simulator's ground truth (see truthcheck.Compare and CompareLines):
 // nothing missing, stale or extra, no content published twice.
-func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
+func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) map[string]truthcheck.Report {
 	h.t.Helper()
 	read := func(table string) truthcheck.Topic { return h.topic(ctx, table) }
+	out := map[string]truthcheck.Report{}
 	for _, tb := range h.tables {
 		reps, err := truthcheck.CompareTable(tb, h.sim.Truth(tb.Name), read, opts...)
 		if err != nil {
 			h.t.Fatal(err)
+		}
+		out[tb.Name] = reps[0]
+		if len(reps) > 1 {
+			out[tb.LineTopic] = reps[1]
 		}
 		for _, rep := range reps {
 			for _, p := range rep.Problems {
@@ -122,6 +127,13 @@ func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 			}
 		}
 	}
+	return out
+}
+
+// sweepEveryPass makes a delete sweep due after every pass (and a Sync run
+// it to its end), on the client's idle budget, a few pages per step.
+func (h *harness) sweepEveryPass(c *Config) {
+	c.DeleteSweep = DeleteSweep{Interval: time.Nanosecond, Coupa: h.client.Idle(), Step: 100}
 }
 
 // registry is the real schemas.Registry (compatibility checks included)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -90,6 +91,29 @@ func (lt *lineTopic) records(out []*kgo.Record, p pending, headers []kgo.RecordH
 			Timestamp: p.updatedAt,
 			Headers:   headers,
 		})
+	}
+	return out
+}
+
+// tombstones appends a tombstone (key, null value) for each line id in ids:
+// lines the parent version at updatedAt no longer has, or lines of a
+// deleted parent. headers name the source; a line tombstone carries no
+// coupa.line_ids.
+func (lt *lineTopic) tombstones(out []*kgo.Record, ids []int64, at time.Time, headers []kgo.RecordHeader) []*kgo.Record {
+	for _, id := range ids {
+		out = append(out, &kgo.Record{Topic: lt.topic, Key: strconv.AppendInt(nil, id, 10), Timestamp: at, Headers: headers})
+	}
+	return out
+}
+
+// lineIDs lists the ids of lines.
+func lineIDs(lines []lineValue) []int64 {
+	if len(lines) == 0 {
+		return nil
+	}
+	out := make([]int64, len(lines))
+	for i, l := range lines {
+		out[i] = l.id
 	}
 	return out
 }

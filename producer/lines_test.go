@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -68,11 +69,13 @@ func TestLineTopicsOff(t *testing.T) {
 
 // Every table and line record carries its source in headers: the instance,
 // the table (the line table for a line) and the source updated_at, equal to
-// the record timestamp.
+// the record timestamp; a parent record also the ids of its lines.
 func TestRecordsNameTheirSourceInHeaders(t *testing.T) {
 	ctx := testContext(t, time.Minute)
 	h := newHarness(t, coupatest.Config{Seed: 3, Records: map[string]int{"invoices": 30}}, "invoices")
 	h.sync(ctx)
+	var lineIDs []int64
+	lineKeys := map[string]bool{}
 	for _, table := range []string{"invoices", "invoice_lines"} {
 		n := 0
 		err := kread.Committed(ctx, "coupa."+table, kread.FromStart(), func(r *kgo.Record) error {
@@ -85,6 +88,17 @@ func TestRecordsNameTheirSourceInHeaders(t *testing.T) {
 				HeaderInstance:  h.client.Instance(),
 				HeaderTable:     table,
 				HeaderUpdatedAt: r.Timestamp.UTC().Format(time.RFC3339),
+			}
+			if table == "invoices" {
+				// The version's line ids, each of them in the line topic.
+				ids, err := parseLineIDs([]byte(got[HeaderLineIDs]))
+				if _, ok := got[HeaderLineIDs]; !ok || err != nil || len(ids) == 0 {
+					t.Fatalf("invoices offset %d: header %s = %q (%v)", r.Offset, HeaderLineIDs, got[HeaderLineIDs], err)
+				}
+				lineIDs = append(lineIDs, ids...)
+				want[HeaderLineIDs] = got[HeaderLineIDs]
+			} else {
+				lineKeys[string(r.Key)] = true
 			}
 			if len(got) != len(want) {
 				t.Fatalf("%s offset %d: headers %v, want %v", table, r.Offset, got, want)
@@ -101,6 +115,11 @@ func TestRecordsNameTheirSourceInHeaders(t *testing.T) {
 		}
 		if n == 0 {
 			t.Fatalf("%s: no records", table)
+		}
+	}
+	for _, id := range lineIDs {
+		if !lineKeys[strconv.FormatInt(id, 10)] {
+			t.Errorf("line %d named in a %s header is not in invoice_lines", id, HeaderLineIDs)
 		}
 	}
 }

@@ -30,6 +30,10 @@ type Metrics struct {
 	cursorTime  *prometheus.GaugeVec
 	interval    *prometheus.GaugeVec
 	freshness   *prometheus.GaugeVec
+	tombstones  *prometheus.CounterVec
+	sweeps      *prometheus.CounterVec
+	confirms    *prometheus.CounterVec
+	swept       *prometheus.GaugeVec
 }
 
 // NewMetrics registers the producer's metrics in a new registry.
@@ -66,8 +70,17 @@ func NewMetrics() *Metrics {
 			Help: "The table's current polling interval: short after a pass that found changes, doubling while passes find none (run only)."}, []string{"table"}),
 		freshness: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "freshness_seconds",
 			Help: "As of the table's last successful pass: the instance's clock minus the updated_at of the newest committed change (grows on a quiet table; see cursor_lag_seconds for falling behind)."}, []string{"table"}),
+		tombstones: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "tombstones_published_total",
+			Help: "Tombstones published in committed transactions: records a delete sweep found deleted, and their lines (table topics); lines a new version of their parent dropped (line topics)."}, []string{"table"}),
+		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delete_sweeps_total",
+			Help: "Delete sweeps by how they ended: completed; abandoned (the listing left out records that exist: a filtered listing, nothing is deleted on its word); failed (an error; resumed later)."}, []string{"table", "result"}),
+		confirms: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "delete_sweep_checks_total",
+			Help: "Records the delete sweep's listing left out, by what reading them one by one answered: gone (404, tombstoned) or exists (kept)."}, []string{"table", "answer"}),
+		swept: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "delete_sweep_completed_timestamp_seconds",
+			Help: "Unix time when the table's last delete sweep completed."}, []string{"table"}),
 	}
 	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
+		m.tombstones, m.sweeps, m.confirms, m.swept,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,6 +109,28 @@ func (m *Metrics) committed(table string, records, extra int) {
 func (m *Metrics) linesCommitted(lineTable string, records, extra int) {
 	m.published.WithLabelValues(lineTable).Add(float64(records))
 	m.extra.WithLabelValues(lineTable).Add(float64(extra))
+}
+
+// tombstoned counts n tombstones committed to table's topic.
+func (m *Metrics) tombstoned(table string, n int) {
+	if n > 0 {
+		m.tombstones.WithLabelValues(table).Add(float64(n))
+	}
+}
+
+// sweepEnded counts a sweep that completed, was abandoned or failed.
+func (m *Metrics) sweepEnded(table, result string) { m.sweeps.WithLabelValues(table, result).Inc() }
+
+// sweepChecked counts the answers of the checks of a sweep step.
+func (m *Metrics) sweepChecked(table string, gone, exists int) {
+	m.confirms.WithLabelValues(table, "gone").Add(float64(gone))
+	m.confirms.WithLabelValues(table, "exists").Add(float64(exists))
+}
+
+func (m *Metrics) sweepCompleted(table string, at time.Time) {
+	if !at.IsZero() {
+		m.swept.WithLabelValues(table).Set(float64(at.Unix()))
+	}
 }
 
 func (m *Metrics) aborted(table string) { m.txns.WithLabelValues(table, "abort").Inc() }

@@ -9,14 +9,16 @@ import (
 )
 
 // TestMutationsDuringSync changes the instance while passes run, with every
-// fault switched on, then stops the changes and runs a final pass: the topics
-// must equal the instance, with no version published twice.
+// fault switched on and records deleted and lines dropped, then stops the
+// changes and runs a final pass and sweep: the topics must equal the
+// instance, with no version published twice, a tombstone for every deleted
+// record and dropped line and none for a live one.
 func TestMutationsDuringSync(t *testing.T) {
 	for _, skew := range []time.Duration{90 * time.Second, -90 * time.Second} {
 		t.Run("skew "+skew.String(), func(t *testing.T) {
 			ctx := testContext(t, 4*time.Minute)
 			h := newHarness(t, coupatest.Config{
-				Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second,
+				Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second, Deletes: true,
 				Records: map[string]int{"invoices": 400, "suppliers": 150, "users": 100},
 			}, "invoices", "suppliers", "users")
 			h.sim.SetSkew(skew)
@@ -34,17 +36,21 @@ func TestMutationsDuringSync(t *testing.T) {
 				h.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users")
 			}()
 			for range 4 {
-				h.sync(ctx, func(c *Config) { c.BatchRecords = 40 })
+				h.sync(ctx, h.sweepEveryPass, func(c *Config) { c.BatchRecords = 40 })
 			}
 			close(stop)
 			wg.Wait()
 			f.Reset()
 			f.RateLimit(false)
 			time.Sleep(1100 * time.Millisecond) // let the last second close
-			h.sync(ctx)
-			h.assertTruth(ctx)
+			h.sync(ctx, h.sweepEveryPass)
+			reps := h.assertTruth(ctx)
 			st := h.client.Stats()
-			t.Logf("requests %d, 429s %d", st.Total(), st.Throttled)
+			t.Logf("requests %d, 429s %d; tombstoned: %d invoices, %d invoice lines, %d suppliers, %d users", st.Total(), st.Throttled,
+				reps["invoices"].Tombstoned, reps["invoice_lines"].Tombstoned, reps["suppliers"].Tombstoned, reps["users"].Tombstoned)
+			if len(h.sim.Deleted("invoices")) == 0 || reps["invoice_lines"].Tombstoned == 0 {
+				t.Error("the churn deleted no invoice or dropped no line: the deletes are not tested")
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,7 +107,8 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 }
 
 // Sync runs one pass of every table concurrently (they share the Coupa
-// budget) and returns each table's result. A table that fails does not stop
+// budget), then each table's delete sweep to its end if one is due, and
+// returns each table's result. A table that fails does not stop
 // the others; the errors of all failed tables are joined.
 func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 	results := make([]PassResult, len(p.tables))
@@ -117,6 +119,9 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 		go func() {
 			defer wg.Done()
 			results[i], errs[i] = ts.pass(ctx)
+			if errs[i] == nil && ts.sweepDue(time.Now()) {
+				errs[i] = ts.sweepUntil(ctx, time.Time{})
+			}
 			results[i].Err = errs[i]
 			p.cfg.Metrics.pass(ts.table.Name, errs[i])
 		}()
@@ -190,7 +195,13 @@ func (p *Producer) runTable(ctx context.Context, ts *tableSync, pace *pacer, bud
 			p.cfg.Metrics.tableStopped(ts.table.Name, true)
 			return err
 		}
-		if sleep(ctx, res.NextPass) != nil {
+		// A delete sweep that is due works through the pause, on the
+		// budget the passes leave idle.
+		wake := time.Now().Add(res.NextPass)
+		if ts.sweepDue(time.Now()) && ts.sweepUntil(ctx, wake) != nil && ctx.Err() != nil {
+			return nil
+		}
+		if sleep(ctx, time.Until(wake)) != nil {
 			return nil
 		}
 	}

@@ -50,27 +50,68 @@ func (ts *tableSync) versionFacts(p pending, fetched map[int64]int64) versionFac
 // that it is not (or that the table must stop).
 func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) (offsets.Cursor, error) {
 	next.Published = ts.cursor.Published + int64(len(recs))
-	next.CommittedAt = time.Now().UTC()
-	next.Seq = ts.cursor.Seq + 1
 	out := make([]*kgo.Record, 0, len(recs)+1)
-	extra, lines, lineExtra := 0, 0, 0
+	extra, lines, lineExtra, dropped := 0, 0, 0, 0
 	instance, table, lineTable := []byte(ts.key.Instance), []byte(ts.table.Name), []byte(ts.table.LineTopic)
+	var before map[int64][]int64 // line ids of the parents' previous versions, as this batch moves them
+	if ts.lines != nil {
+		before = map[int64][]int64{}
+	}
 	for _, r := range recs {
 		extra += r.extra
+		headers := sourceHeaders(instance, table, r.updatedAt)
+		if ts.lines != nil {
+			headers = append(headers, kgo.RecordHeader{Key: HeaderLineIDs, Value: formatLineIDs(r.lines)})
+		}
 		out = append(out, &kgo.Record{
 			Topic:     ts.topic,
 			Key:       strconv.AppendInt(nil, r.id, 10),
 			Value:     r.value,
 			Timestamp: r.updatedAt,
-			Headers:   sourceHeaders(instance, table, r.updatedAt),
+			Headers:   headers,
 		})
 		if ts.lines != nil {
-			out = ts.lines.records(out, r, sourceHeaders(instance, lineTable, r.updatedAt))
+			lineHeaders := sourceHeaders(instance, lineTable, r.updatedAt)
+			out = ts.lines.records(out, r, lineHeaders)
+			prev, ok := before[r.id]
+			if !ok {
+				prev = ts.published.lines(r.id)
+			}
+			gone := droppedLines(prev, r.lines)
+			out = ts.lines.tombstones(out, gone, r.updatedAt, lineHeaders)
+			before[r.id] = lineIDs(r.lines)
 			lines += len(r.lines)
+			dropped += len(gone)
 			for _, l := range r.lines {
 				lineExtra += l.extra
 			}
 		}
+	}
+	next, err := ts.commit(ctx, out, next)
+	if err != nil {
+		return offsets.Cursor{}, err
+	}
+	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
+	if ts.lines != nil {
+		ts.cfg.Metrics.linesCommitted(ts.table.LineTopic, lines, lineExtra)
+		ts.cfg.Metrics.tombstoned(ts.table.LineTopic, dropped)
+	}
+	return next, nil
+}
+
+// commit commits out with the cursor next in one transaction and returns
+// the cursor as written (stamped with its sequence number and commit
+// clock). A commit whose answer was lost is settled before it returns (see
+// settle): nil means the transaction is committed, an error that it is not
+// (or that the table must stop).
+func (ts *tableSync) commit(ctx context.Context, out []*kgo.Record, next offsets.Cursor) (offsets.Cursor, error) {
+	next.CommittedAt = time.Now().UTC()
+	next.Seq = ts.cursor.Seq + 1
+	if ts.cfg.DeleteSweep.Interval > 0 && next.Sweep == (offsets.Sweep{}) {
+		// The table's first commit with sweeps on starts their schedule:
+		// what it publishes is what the instance has, so the first sweep
+		// is due an interval later.
+		next.Sweep.Completed = next.CommittedAt
 	}
 	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
 	if err != nil {
@@ -85,10 +126,6 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 		if err := ts.settle(ctx, next, doubt); err != nil {
 			return offsets.Cursor{}, err
 		}
-	}
-	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
-	if ts.lines != nil {
-		ts.cfg.Metrics.linesCommitted(ts.table.LineTopic, lines, lineExtra)
 	}
 	return next, nil
 }
@@ -112,6 +149,9 @@ func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
 	ts.cursor = written
 	for _, r := range recs {
 		ts.seen.add(r.id, r.updatedAt, r.hash)
+		if ts.published != nil {
+			ts.published.set(r.id, lineIDs(r.lines))
+		}
 	}
 	if !written.UpdatedAt.IsZero() {
 		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
@@ -131,9 +171,14 @@ const (
 // sourceHeaders are the headers of one record; instance and table are
 // shared by every record of a batch (franz-go never writes to them).
 func sourceHeaders(instance, table []byte, updatedAt time.Time) []kgo.RecordHeader {
-	return []kgo.RecordHeader{
-		{Key: HeaderInstance, Value: instance},
-		{Key: HeaderTable, Value: table},
-		{Key: HeaderUpdatedAt, Value: updatedAt.UTC().AppendFormat(nil, time.RFC3339)},
-	}
+	return append(tableHeaders(instance, table),
+		kgo.RecordHeader{Key: HeaderUpdatedAt, Value: updatedAt.UTC().AppendFormat(nil, time.RFC3339)})
+}
+
+// tableHeaders are the headers of a tombstone of a deleted record (which
+// has no updated_at), and the start of every other record's.
+func tableHeaders(instance, table []byte) []kgo.RecordHeader {
+	return append(make([]kgo.RecordHeader, 0, 4),
+		kgo.RecordHeader{Key: HeaderInstance, Value: instance},
+		kgo.RecordHeader{Key: HeaderTable, Value: table})
 }

@@ -3,7 +3,12 @@ package producer
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/internal/kread"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
@@ -53,11 +58,80 @@ func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
 		from = ts.cursor.UpdatedAt.Add(-ts.cfg.Lookback)
 	}
 	ts.seen = newSeen()
-	if err := ts.seen.restore(ctx, ts.topic, from, ts.cfg.Kafka); err != nil {
-		return fmt.Errorf("table %s: restoring recently published versions: %w", ts.table.Name, err)
+	ts.published, ts.sweeping = nil, nil
+	if ts.lines != nil || ts.cfg.DeleteSweep.Interval > 0 {
+		ts.published = newPublished()
 	}
-	ts.log.Info("restored", "cursor", ts.cursor.String(), "mode", ts.cursor.Mode, "recent_versions", ts.seen.len())
+	noLineIDs, err := ts.readTopic(ctx, from)
+	if err != nil {
+		return fmt.Errorf("table %s: restoring what its topic holds: %w", ts.table.Name, err)
+	}
+	attrs := []any{"cursor", ts.cursor.String(), "mode", ts.cursor.Mode, "recent_versions", ts.seen.len()}
+	if ts.published != nil {
+		attrs = append(attrs, "records", ts.published.len())
+	}
+	ts.log.Info("restored", attrs...)
+	if noLineIDs > 0 {
+		ts.log.Warn("records without line ids: lines that their next versions drop get no tombstone",
+			"records", noLineIDs, "header", HeaderLineIDs)
+	}
+	ts.cfg.Metrics.sweepCompleted(ts.table.Name, ts.cursor.Sweep.Completed)
 	return nil
+}
+
+// readTopic rebuilds seen (the versions stamped at or after from; all when
+// from is zero) and, when the table keeps it, published from the table
+// topic, read with read_committed. Keys are Coupa ids as decimal text and
+// timestamps are updated_at, so no value is decoded, only hashed. Without
+// published only the lookback window is read; with it, the whole topic (a
+// record published years ago can still be deleted). It returns how many
+// records of a table with a line topic lacked HeaderLineIDs.
+func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs int, err error) {
+	start := kread.FromStart()
+	if !from.IsZero() {
+		ts.seen.forgetBefore(from)
+		if ts.published == nil {
+			start = kread.FromTimestamp(from.UnixMilli())
+		}
+	}
+	err = kread.Committed(ctx, ts.topic, start, func(r *kgo.Record) error {
+		id, err := strconv.ParseInt(string(r.Key), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s partition %d offset %d: key %q is not a Coupa id", ts.topic, r.Partition, r.Offset, r.Key)
+		}
+		if r.Value == nil { // a tombstone: the record was deleted
+			if ts.published != nil {
+				ts.published.remove(id)
+			}
+			return nil
+		}
+		ts.seen.add(id, r.Timestamp, valueHash(r.Value))
+		if ts.published == nil {
+			return nil
+		}
+		var lines []int64
+		if ts.lines != nil {
+			v, ok := header(r, HeaderLineIDs)
+			if !ok {
+				noLineIDs++
+			} else if lines, err = parseLineIDs(v); err != nil {
+				return fmt.Errorf("%s partition %d offset %d: %w", ts.topic, r.Partition, r.Offset, err)
+			}
+		}
+		ts.published.set(id, lines)
+		return nil
+	}, ts.cfg.Kafka...)
+	return noLineIDs, err
+}
+
+// header returns the value of r's header key.
+func header(r *kgo.Record, key string) ([]byte, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
 }
 
 // reload re-initialises the producer (ending whatever transaction it left)

@@ -1,15 +1,9 @@
 package producer
 
 import (
-	"context"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/coupa-kafka/coupa-kafka/internal/kread"
 )
 
 // version identifies a record at one updated_at. Coupa has no version
@@ -74,22 +68,12 @@ func (s *seen) forgetBefore(t time.Time) {
 
 func (s *seen) len() int { return len(s.set) }
 
-// restore reads the table topic from the first record stamped at or after
-// from (from the start when from is zero), with read_committed, and remembers
-// every version found. Keys are Coupa ids as decimal text and timestamps are
-// updated_at, so no value is decoded, only hashed.
-func (s *seen) restore(ctx context.Context, topic string, from time.Time, opts []kgo.Opt) error {
-	start := kread.FromStart()
-	if !from.IsZero() {
-		s.forgetBefore(from)
-		start = kread.FromTimestamp(from.UnixMilli())
-	}
-	return kread.Committed(ctx, topic, start, func(r *kgo.Record) error {
-		id, err := strconv.ParseInt(string(r.Key), 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s partition %d offset %d: key %q is not a Coupa id", topic, r.Partition, r.Offset, r.Key)
+// forget drops every version of the ids in gone (records tombstoned): were
+// one to come back, it must be published again, not taken for published.
+func (s *seen) forget(gone map[int64]bool) {
+	for v := range s.set {
+		if gone[v.id] {
+			delete(s.set, v)
 		}
-		s.add(id, r.Timestamp, valueHash(r.Value))
-		return nil
-	}, opts...)
+	}
 }

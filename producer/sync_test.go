@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -48,6 +49,19 @@ func (h *harness) anyID(table string) int64 {
 		return s.ID
 	}
 	h.t.Fatalf("%s is empty", table)
+	return 0
+}
+
+// publishedID returns the id of a record that table's topic holds and the
+// instance still has.
+func (h *harness) publishedID(ctx context.Context, table string) int64 {
+	h.t.Helper()
+	for id, p := range h.topic(ctx, table).Last {
+		if _, live := h.sim.Record(table, id); live && p.Value != nil {
+			return id
+		}
+	}
+	h.t.Fatalf("%s: no published record is live", table)
 	return 0
 }
 

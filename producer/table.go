@@ -30,6 +30,11 @@ type tableSync struct {
 
 	cursor offsets.Cursor // committed: never ahead of what Kafka holds
 	seen   *seen
+	// published is what the table topic holds now (ids and their line
+	// ids); nil when neither line topics nor delete sweeps need it.
+	published *published
+	// sweeping is the delete sweep under way, if any (see sweep).
+	sweeping *sweeper
 	// stopped, when set, is why the table is not synced (an incompatible
 	// schema, another writer of its cursor); every pass returns it.
 	stopped error

@@ -20,6 +20,7 @@ type CoupaFlags struct {
 	RateLimit    float64       `name:"rate-limit" env:"COUPA_RATE_LIMIT" default:"15" help:"Request budget per second for all tables together (Coupa allows 25 per instance, shared with other integrations)." group:"Coupa"`
 	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"${default_lookback}" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
 	Parallelism  int           `name:"parallelism" env:"COUPA_PARALLELISM" default:"${default_parallelism}" help:"Time slices of one table's backfill read at once (each keeps one request in flight; all share the rate limit)." group:"Coupa"`
+	DeleteSweep  time.Duration `name:"delete-sweep-interval" env:"COUPA_DELETE_SWEEP_INTERVAL" default:"${default_delete_sweep}" help:"How long after a table's last delete sweep the next is due: it lists the table's ids (50 per request, on budget the passes leave idle) and tombstones records Coupa no longer has, once a direct read answers 404. 0 turns sweeps off." group:"Coupa"`
 }
 
 // KafkaFlags connect to Kafka and the schema registry.
@@ -74,6 +75,9 @@ func (f *Flags) validate(needCoupa bool, extra ...error) error {
 		}
 		if _, err := f.tables(); err != nil {
 			errs = append(errs, err)
+		}
+		if f.DeleteSweep < 0 {
+			errs = append(errs, fmt.Errorf("COUPA_DELETE_SWEEP_INTERVAL %v is negative (0 turns sweeps off)", f.DeleteSweep))
 		}
 		if f.RateLimit <= 0 || f.RateLimit > 25 {
 			errs = append(errs, fmt.Errorf("COUPA_RATE_LIMIT %g is outside (0, 25]: Coupa allows 25 requests per second per instance", f.RateLimit))

@@ -58,13 +58,14 @@ func buildSettings() []debug.BuildSetting {
 // producer's defaults, defined there once.
 func kongVars() kong.Vars {
 	return kong.Vars{
-		"version":             versionString(buildSettings()),
-		"tables":              tableNames(),
-		"default_lookback":    producer.DefaultLookback.String(),
-		"default_parallelism": strconv.Itoa(producer.DefaultParallelism),
-		"default_poll_min":    producer.DefaultPollMin.String(),
-		"default_poll_max":    producer.DefaultPollMax.String(),
-		"default_poll_budget": strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
+		"version":              versionString(buildSettings()),
+		"tables":               tableNames(),
+		"default_lookback":     producer.DefaultLookback.String(),
+		"default_delete_sweep": producer.DefaultDeleteSweepInterval.String(),
+		"default_parallelism":  strconv.Itoa(producer.DefaultParallelism),
+		"default_poll_min":     producer.DefaultPollMin.String(),
+		"default_poll_max":     producer.DefaultPollMax.String(),
+		"default_poll_budget":  strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
 	}
 }
 

@@ -65,7 +65,8 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic, LineTopics: f.LineTopics,
 		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
 		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: log, Metrics: metrics,
-		Redaction: redaction,
+		Redaction:   redaction,
+		DeleteSweep: producer.DeleteSweep{Interval: f.DeleteSweep, Coupa: client.Idle()},
 		ProducerOpts: func(table string) []kgo.Opt {
 			// franz-go client metrics per table producer, told apart by
 			// client_id; they unregister when a client closes.

@@ -74,7 +74,10 @@ type Report struct {
 	// those it still has (a false delete).
 	Tombstoned      int
 	FalseTombstones int
-	SchemaIDs       map[int]bool
+	// MissedTombstones counts the ids the instance no longer has whose last
+	// record is still a value (a delete not carried out).
+	MissedTombstones int
+	SchemaIDs        map[int]bool
 	// SameSecond lists records with several values at one updated_at:
 	// changes within one second, legitimately published each.
 	SameSecond []string
@@ -139,7 +142,7 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 		case p.Value == nil:
 			rep.Tombstoned++
 		default:
-			problem(0, nil, "the topic has record %d that the instance does not (deleted, and no tombstone)", id)
+			problem(3, &rep.MissedTombstones, "the topic has record %d that the instance does not (deleted, and no tombstone)", id)
 		}
 	}
 	perSecond := map[[2]int64]int{}
@@ -154,8 +157,8 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			rep.SameSecond = append(rep.SameSecond, fmt.Sprintf("%s: record %d has %d different values at updated_at %s", table, v[0], n, time.UnixMilli(v[1]).UTC()))
 		}
 	}
-	if rep.Missing+rep.Stale+rep.FalseTombstones > 0 {
-		problem(0, nil, "%d missing, %d stale, %d falsely tombstoned of %d", rep.Missing, rep.Stale, rep.FalseTombstones, len(truth))
+	if rep.Missing+rep.Stale+rep.FalseTombstones+rep.MissedTombstones > 0 {
+		problem(0, nil, "%d missing, %d stale, %d falsely tombstoned, %d deleted without a tombstone, of %d", rep.Missing, rep.Stale, rep.FalseTombstones, rep.MissedTombstones, len(truth))
 	}
 	return rep, nil
 }
