@@ -141,10 +141,12 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// The real binary, SIGKILLed at random moments of syncs while the instance
-// keeps changing, restarted each time; then a final `sync` that runs to its
-// end: every topic equals the instance, nothing is missing or stale, and no
-// (id, updated_at) is visible twice to a read_committed consumer. A consumer
+// The real binary, SIGKILLed at random moments of syncs (and of their delete
+// sweeps) while the instance keeps changing, deleting records and dropping
+// lines, restarted each time; then a final `sync` that runs to its end:
+// every topic equals the instance, nothing is missing or stale, every
+// deleted record and dropped line ends in a tombstone and no live one does,
+// and no (id, updated_at) is visible twice to a read_committed consumer. A consumer
 // that is not ours (Python) then reads the same topics.
 func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
@@ -152,13 +154,14 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	for _, n := range []string{"invoices", "purchase_orders", "requisitions", "suppliers", "contracts", "expense_reports", "users", "approvals"} {
 		records[n] = 1500
 	}
-	w := newWorld(t, coupatest.Config{Seed: 21, UTCOffset: -7 * time.Hour, Adversarial: true, Records: records})
+	w := newWorld(t, coupatest.Config{Seed: 21, UTCOffset: -7 * time.Hour, Adversarial: true, Deletes: true, Records: records})
 	w.sim.Faults().Latency(30*time.Millisecond, 10*time.Millisecond)
 	bin := buildBinary(t)
 	// A budget well under Coupa's 25/s, so that the backfill spans several
 	// runs: a sync that is only incremental is over in moments and seldom
 	// killed with records in flight (an idle pass is one request).
-	env := w.binEnv("COUPA_RATE_LIMIT=15", "COUPA_LOOKBACK=2m")
+	// Every sync also sweeps for deletes (some runs are killed mid-sweep).
+	env := w.binEnv("COUPA_RATE_LIMIT=15", "COUPA_LOOKBACK=2m", "COUPA_DELETE_SWEEP_INTERVAL=1ms")
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -284,7 +287,11 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	if !strings.Contains(final.out.String(), "sync finished") {
 		t.Errorf("final sync logged no 'sync finished':\n%s", tail(final.out.String(), 30))
 	}
-	w.assertTruth(ctx)
+	tombstoned := w.assertTruth(ctx)
+	t.Logf("tombstoned (deleted records, dropped lines): %v", tombstoned)
+	if tombstoned["invoices"] == 0 || tombstoned["invoice_lines"] == 0 {
+		t.Error("no invoice or invoice line was tombstoned: the deletes were not tested")
+	}
 	aborted := 0
 	for _, tb := range w.tables {
 		committed := w.read(ctx, tb.Name).Records

@@ -13,12 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 )
@@ -27,8 +24,8 @@ import (
 // in an embedded mini-cluster) reads the topics as changelogs and keeps
 // PostgreSQL in step. The tables must equal the simulator's truth after a
 // backfill, again after the instance changes and coupa-kafka syncs, with the
-// same Flink job still running, and after records are deleted and their
-// topics get tombstones. Run by scripts/flink-stage.sh, which builds the job
+// same Flink job still running, and after records are deleted and the
+// delete sweep tombstones them. Run by scripts/flink-stage.sh, which builds the job
 // and starts PostgreSQL (POSTGRES_URL).
 func TestFlinkSQLKeepsPostgresInStep(t *testing.T) {
 	flinkScenario(t, 400, startFlinkJob, true)
@@ -48,7 +45,7 @@ func TestFlinkJobJarOnStandaloneCluster(t *testing.T) {
 // with deletes, after tombstones.
 func flinkScenario(t *testing.T, invoices int, start func(*testing.T, *world, *postgresDB) *proc, deletes bool) {
 	ctx := testContext(t, 10*time.Minute)
-	w := newWorld(t, coupatest.Config{Seed: 15, UTCOffset: -7 * time.Hour,
+	w := newWorld(t, coupatest.Config{Seed: 15, UTCOffset: -7 * time.Hour, Deletes: deletes,
 		Records: map[string]int{"invoices": invoices, "suppliers": invoices / 10}}, "invoices", "suppliers")
 	w.sync(ctx)
 	w.assertTruth(ctx)
@@ -71,34 +68,27 @@ func flinkScenario(t *testing.T, invoices int, start func(*testing.T, *world, *p
 	close(stop)
 	<-done
 	time.Sleep(1100 * time.Millisecond) // let the last second of changes close
-	w.sync(ctx)
+	w.sync(ctx, w.sweepEveryPass)       // with deletes, the churn deleted records too
 	w.assertTruth(ctx)
 	w.waitPostgresInStep(ctx, db, job, "after changes, the same job still running")
 	if !deletes {
 		return
 	}
 
-	// Deletes: records vanish from Coupa and their topics get tombstones
-	// (key, null value), written here by hand as coupa-kafka's delete sweep
-	// will. The rows go, the lines of a deleted invoice with them, and the
-	// aggregate drops their amounts; a deleted supplier's spend stays, with
-	// no name.
-	var tombstones []*kgo.Record
+	// Deletes: records vanish from Coupa; coupa-kafka's delete sweep finds
+	// them and tombstones them (key, null value) with their lines. The rows
+	// go, the lines of a deleted invoice with them, and the aggregate drops
+	// their amounts; a deleted supplier's spend stays, with no name.
 	for table, n := range map[string]int{"invoices": 5, "suppliers": 2} {
 		for _, st := range w.sim.States(table)[:n] {
 			if err := w.sim.Delete(table, st.ID); err != nil {
 				t.Fatal(err)
 			}
-			tombstones = append(tombstones, &kgo.Record{Topic: w.topic(table), Key: []byte(strconv.FormatInt(st.ID, 10))})
 		}
 	}
-	cl, err := kgo.NewClient(w.kafka()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, tombstones...).FirstErr(); err != nil {
-		t.Fatal(err)
+	w.sync(ctx, w.sweepEveryPass)
+	if tombstoned := w.assertTruth(ctx); tombstoned["invoices"] < 5 || tombstoned["suppliers"] < 2 {
+		t.Fatalf("the sweep tombstoned %v, want at least 5 invoices and 2 suppliers", tombstoned)
 	}
 	w.waitPostgresInStep(ctx, db, job, "after tombstones")
 }

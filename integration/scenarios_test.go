@@ -96,7 +96,7 @@ func TestFullSyncOfAllTablesThenIncremental(t *testing.T) {
 func TestMutationsDuringSyncWithFaults(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	w := newWorld(t, coupatest.Config{
-		Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second,
+		Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second, Deletes: true,
 		Records: map[string]int{"invoices": 400, "suppliers": 150, "users": 100},
 	}, "invoices", "suppliers", "users")
 	w.sim.SetSkew(90 * time.Second)
@@ -114,17 +114,20 @@ func TestMutationsDuringSyncWithFaults(t *testing.T) {
 		w.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users")
 	}()
 	for range 4 {
-		w.sync(ctx, func(c *producer.Config) { c.BatchRecords = 40 })
+		w.sync(ctx, w.sweepEveryPass, func(c *producer.Config) { c.BatchRecords = 40 })
 	}
 	close(stop)
 	wg.Wait()
 	f.Reset()
 	f.RateLimit(false)
 	time.Sleep(1100 * time.Millisecond) // let the last second close
-	w.sync(ctx)
-	w.assertTruth(ctx)
+	w.sync(ctx, w.sweepEveryPass)
+	tombstoned := w.assertTruth(ctx)
 	st := w.client.Stats()
-	t.Logf("requests %d, 429s %d", st.Total(), st.Throttled)
+	t.Logf("requests %d, 429s %d; tombstoned %v", st.Total(), st.Throttled, tombstoned)
+	if tombstoned["invoices"] == 0 || tombstoned["invoice_lines"] == 0 {
+		t.Error("no invoice or invoice line was tombstoned: the deletes were not tested")
+	}
 }
 
 // A second process syncing the same table takes it over on the real broker;

@@ -166,14 +166,19 @@ func (w *world) read(ctx context.Context, table string) truthcheck.Topic {
 // assertTruth compares every table topic with the simulator's ground truth
 // (see truthcheck.Compare), and checks that every schema id in a header is
 // one the registry serves.
-func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
+func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) (tombstoned map[string]int) {
 	w.t.Helper()
+	tombstoned = map[string]int{}
 	ids := map[int]bool{}
 	read := func(table string) truthcheck.Topic { return w.read(ctx, table) }
 	for _, tb := range w.tables {
 		reps, err := truthcheck.CompareTable(tb, w.sim.Truth(tb.Name), read, opts...)
 		if err != nil {
 			w.t.Fatal(err)
+		}
+		tombstoned[tb.Name] = reps[0].Tombstoned
+		if len(reps) > 1 {
+			tombstoned[tb.LineTopic] = reps[1].Tombstoned
 		}
 		for _, rep := range reps {
 			for _, p := range rep.Problems {
@@ -196,6 +201,13 @@ func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) {
 			w.t.Errorf("schema id %d in the values: %v", id, err)
 		}
 	}
+	return tombstoned
+}
+
+// sweepEveryPass makes a delete sweep due after every pass, on the
+// client's idle budget, a few pages per step.
+func (w *world) sweepEveryPass(c *producer.Config) {
+	c.DeleteSweep = producer.DeleteSweep{Interval: time.Nanosecond, Coupa: w.client.Idle(), Step: 100}
 }
 
 // settle waits until no transaction is open on topics: every partition's

@@ -14,7 +14,9 @@ Go test (scripts/integration.sh runs it from integration/python_test.go):
     coupa.table (the table) and coupa.updated_at (RFC 3339, the timestamp);
   - no content (id, updated_at, value) appears twice;
   - the last value of every key is the truth's latest version: same ids, no
-    more and no fewer, same updated_at;
+    more and no fewer, same updated_at; a record the instance deleted ends in
+    a tombstone (null value, with the instance and table headers), and no
+    live one does;
   - every top-level decimal decodes to a decimal.Decimal equal to the string
     in Coupa's JSON (or is kept in `extra`), and every top-level
     timestamp-millis to the instant of Coupa's ISO 8601 text.
@@ -128,14 +130,17 @@ def consume(brokers, topic, deadline_s=120):
         c.close()
 
 
-def check_headers(m, table, instance, problem, where):
-    """The source headers: instance, table and updated_at equal to the timestamp."""
+def check_headers(m, table, instance, problem, where, tombstone=False):
+    """The source headers: instance, table and updated_at equal to the
+    timestamp (a tombstone of a deleted record has no updated_at)."""
     headers = {k: v.decode() for k, v in (m.headers() or [])}
     _, ts = m.timestamp()
     want = {"coupa.instance": instance, "coupa.table": table}
     for k, v in want.items():
         if headers.get(k) != v:
             problem(f"{where}: header {k} = {headers.get(k)!r}, want {v!r}")
+    if tombstone:
+        return
     upd = headers.get("coupa.updated_at")
     if upd is None or millis(parse_coupa_time(upd)) != ts:
         problem(f"{where}: header coupa.updated_at = {upd!r}, the timestamp is {ts}")
@@ -151,13 +156,20 @@ def check_table(spec, brokers, registry, problems, instance):
     msgs = consume(brokers, topic)
     last = {}
     seen = {}
+    tombstoned = set()
     for m in msgs:
         key, value = m.key(), m.value()
         where = f"partition {m.partition()} offset {m.offset()}"
         if key is None or not key.isdigit():
             problem(f"{where}: key {key!r} is not a decimal id")
             continue
-        if value is None or len(value) < 5 or value[0] != 0:
+        if value is None:  # a tombstone: the record was deleted in Coupa
+            check_headers(m, table, instance, problem, where, tombstone=True)
+            rid = int(key)
+            last.pop(rid, None)
+            tombstoned.add(rid)
+            continue
+        if len(value) < 5 or value[0] != 0:
             problem(f"{where}: value is not in the Confluent wire format: {value[:8]!r}")
             continue
         (schema_id,) = struct.unpack(">I", value[1:5])
@@ -179,10 +191,13 @@ def check_table(spec, brokers, registry, problems, instance):
 
     missing = sorted(set(truth) - set(last))
     extra = sorted(set(last) - set(truth))
+    false_deletes = sorted(tombstoned & set(truth) - set(last))
+    if false_deletes:
+        problem(f"{len(false_deletes)} live records end in a tombstone, e.g. {false_deletes[:5]}")
     if missing:
         problem(f"{len(missing)} records never published, e.g. {missing[:5]}")
     if extra:
-        problem(f"{len(extra)} records in the topic that the instance does not have, e.g. {extra[:5]}")
+        problem(f"{len(extra)} records in the topic that the instance does not have (deleted, no tombstone), e.g. {extra[:5]}")
 
     decimals = timestamps = in_extra = stale = 0
     sample = None
@@ -227,7 +242,7 @@ def check_table(spec, brokers, registry, problems, instance):
         problem(f"{stale} records stale")
     print(f"pycheck: {table}: {len(msgs)} records read_committed from {topic}, {len(last)} ids "
           f"(truth {len(truth)}), {decimals} decimals and {timestamps} timestamps equal to Coupa's JSON, "
-          f"{in_extra} kept in extra")
+          f"{in_extra} kept in extra, {len(tombstoned - set(last))} tombstoned")
     if sample:
         print(f"pycheck: {sample}")
     return decimals, timestamps
