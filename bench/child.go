@@ -146,6 +146,9 @@ func runChild(in io.Reader, started func()) (childResult, error) {
 		TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets", LineTopics: spec.LineTopics,
 		Topics:   producer.TopicSettings{Partitions: -1, ReplicationFactor: -1},
 		Lookback: 5 * time.Minute, Logger: log, Metrics: metricsReg,
+		// As the CLI: daily sweeps (the first one a day after the first
+		// commit, so none runs here; the index they need is kept).
+		DeleteSweep: producer.DeleteSweep{Interval: producer.DefaultDeleteSweepInterval, Coupa: client.Idle()},
 		ProducerOpts: func(table string) []kgo.Opt {
 			m := kprom.NewMetrics("coupa_kafka_client", kprom.Registerer(metricsReg.Registry), kprom.Gatherer(metricsReg.Registry), kprom.WithClientLabel())
 			return []kgo.Opt{kgo.ClientID("coupa-kafka-" + table), kgo.WithHooks(m)}

@@ -69,6 +69,7 @@ type config struct {
 	CPURecords  int
 	MemSizes    string
 	LineTopics  bool // the producer also writes line topics, as the CLI does by default
+	MemLines    int  // memory scenario: lines per invoice (0: the simulator's mix)
 	Seed        int64
 	JSONOut     string
 	ProfileDir  string
@@ -107,6 +108,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SimBurst, "sim-burst", c.SimBurst, "rate scenario: the simulator's leaky bucket capacity")
 	fs.IntVar(&c.CPURecords, "cpu-records", c.CPURecords, "cpu scenario: invoices")
 	fs.StringVar(&c.MemSizes, "mem-sizes", c.MemSizes, "memory scenario: comma list of invoice counts")
+	fs.IntVar(&c.MemLines, "mem-lines", c.MemLines, "memory scenario: lines per invoice (0: the simulator's 1-8, 2.6 on average)")
 	fs.BoolVar(&c.LineTopics, "line-topics", c.LineTopics, "also publish line topics, as the CLI does by default (false: table topics only, as before line topics)")
 	fs.IntVar(&c.FreshRecords, "fresh-records", c.FreshRecords, "freshness scenario: records of each of the 8 tables")
 	fs.DurationVar(&c.FreshWindow, "fresh-window", c.FreshWindow, "freshness scenario: how long changes are made and measured, per setting")
@@ -403,6 +405,7 @@ func (r cpuResult) print(out io.Writer) {
 
 type memoryResult struct {
 	Records       int
+	Lines         int // per invoice; 0: the simulator's mix
 	Wall          time.Duration
 	RecordsPerSec float64
 	VmHWMMB       float64
@@ -413,7 +416,7 @@ type memoryResult struct {
 }
 
 func runMemory(ctx context.Context, cfg config, n int) (memoryResult, error) {
-	w, err := newWorld(worldConfig{records: map[string]int{"invoices": n}, seed: cfg.Seed, blackhole: true})
+	w, err := newWorld(worldConfig{records: map[string]int{"invoices": n}, seed: cfg.Seed, blackhole: true, lines: cfg.MemLines})
 	if err != nil {
 		return memoryResult{}, err
 	}
@@ -427,13 +430,16 @@ func runMemory(ctx context.Context, cfg config, n int) (memoryResult, error) {
 	if err := checkPublished(res, w); err != nil {
 		return memoryResult{}, err
 	}
-	return memoryResult{Records: n, Wall: res.Wall, RecordsPerSec: float64(res.Published) / res.Wall.Seconds(),
+	return memoryResult{Records: n, Lines: cfg.MemLines, Wall: res.Wall, RecordsPerSec: float64(res.Published) / res.Wall.Seconds(),
 		VmHWMMB: float64(res.VmHWMKB) / 1024, PeakHeapMB: res.PeakHeapMB, PeakGoMB: res.PeakGoMB,
 		CPU: res.UserCPU + res.SysCPU, Child: res}, nil
 }
 
 func printMemory(out io.Writer, rs []memoryResult) {
 	fmt.Fprintf(out, "3 memory, invoices, producer alone in a fresh process (simulator and blackhole kfake in the parent)\n")
+	if len(rs) > 0 && rs[0].Lines > 0 {
+		fmt.Fprintf(out, "     %d lines per invoice\n", rs[0].Lines)
+	}
 	for _, r := range rs {
 		fmt.Fprintf(out, "     %8d records: peak RSS (VmHWM) %.0f MB   peak heap objects %.0f MB   peak Go-mapped %.0f MB   wall %.1f s (%.0f records/s)\n",
 			r.Records, r.VmHWMMB, r.PeakHeapMB, r.PeakGoMB, r.Wall.Seconds(), r.RecordsPerSec)

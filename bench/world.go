@@ -29,6 +29,7 @@ type world struct {
 type worldConfig struct {
 	records map[string]int
 	seed    int64
+	lines   int // lines per document (coupatest.Config.Lines); zero: 1..8, mostly short
 	// blackhole makes kfake acknowledge produce requests (transactional
 	// sequences still validated) without storing the bytes.
 	blackhole bool
@@ -45,6 +46,7 @@ func newWorld(c worldConfig) (*world, error) {
 	cfg.Seed = c.seed
 	cfg.Epoch = benchEpoch
 	cfg.Records = c.records
+	cfg.Lines = c.lines
 	sim, err := coupatest.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)

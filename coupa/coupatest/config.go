@@ -38,6 +38,10 @@ type Config struct {
 	TieTable string // zero: "invoices"
 	// MaxLines bounds the lines per record (1..MaxLines). Zero: 8; at most 99.
 	MaxLines int
+	// Lines, when positive, gives every record with lines exactly that many
+	// (at most MaxLines) instead of 1..MaxLines, mostly short: benchmarks
+	// size documents with it.
+	Lines int
 	// UTCOffset is the instance's zone offset used in every datetime it
 	// renders. Zero means UTC ("+00:00"); DefaultConfig uses -7h.
 	UTCOffset time.Duration
@@ -115,6 +119,10 @@ func (c Config) withDefaults(now time.Time) Config {
 	}
 	if c.MaxLines > 99 {
 		c.MaxLines = 99
+	}
+	if c.Lines > c.MaxLines {
+		c.MaxLines = min(c.Lines, 99)
+		c.Lines = c.MaxLines
 	}
 	if c.Clients == nil {
 		c.Clients = []Client{{ID: DefaultClientID, Secret: DefaultClientSecret, Scopes: AllScopes()}}

@@ -13,6 +13,7 @@ type renderer struct {
 	seed     uint64
 	loc      *time.Location
 	maxLines int
+	lines    int // every record has this many lines, when positive
 	// dropLines lets a record's new versions drop lines (Config.Deletes).
 	dropLines bool
 }
@@ -56,6 +57,9 @@ func (r *renderer) lineCount(p *plan, id int64, version uint32) int {
 	n := 1 + int(h%uint64(r.maxLines))
 	if h>>40%4 != 0 && n > 3 {
 		n = 1 + n%3
+	}
+	if r.lines > 0 {
+		n = r.lines
 	}
 	if r.dropLines {
 		// A quarter of the new versions drop the last line, as a user who

@@ -159,3 +159,23 @@ func BenchmarkListPageOf50Invoices(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes/page")
 }
+
+// Config.Lines sizes every document exactly (the memory benchmark's "five
+// lines each").
+func TestLinesGivesEveryRecordThatMany(t *testing.T) {
+	s := newServer(t, func(c *coupatest.Config) {
+		c.Records = map[string]int{"invoices": 30}
+		c.Lines = 5
+	})
+	for id, tr := range s.Truth("invoices") {
+		var rec struct {
+			Lines []json.RawMessage `json:"invoice-lines"`
+		}
+		if err := json.Unmarshal(tr.JSON, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Lines) != 5 {
+			t.Fatalf("invoice %d has %d lines, want 5", id, len(rec.Lines))
+		}
+	}
+}

@@ -80,6 +80,7 @@ func (s *Server) build() error {
 		seed:      mix(uint64(cfg.Seed)),
 		loc:       time.FixedZone("", int(cfg.UTCOffset/time.Second)),
 		maxLines:  cfg.MaxLines,
+		lines:     cfg.Lines,
 		dropLines: cfg.Deletes,
 	}
 	s.faults = newFaults(cfg.RateLimit, cfg.Burst)
