@@ -266,3 +266,29 @@ func TestSweepResumesAfterCrash(t *testing.T) {
 		t.Errorf("%d tombstone records for %d deleted records", tombstones, len(gone))
 	}
 }
+
+// A restart forgets the versions of a record whose last record is a
+// tombstone, as the sweep that wrote it did: were the record ever listed
+// again, it would be published again, not taken for published.
+func TestRestoreForgetsTombstonedVersions(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 4, Records: map[string]int{"suppliers": 60}}, "suppliers")
+	h.sync(ctx)
+	id := h.publishedID(ctx, "suppliers")
+	h.sim.Update("suppliers", id) // a version inside the lookback window
+	time.Sleep(1100 * time.Millisecond)
+	h.sync(ctx)
+	h.sim.Delete("suppliers", id)
+	h.sync(ctx, h.sweepEveryPass)
+	p := h.producer(ctx, h.sweepEveryPass)
+	defer p.Close()
+	ts := p.tables[0]
+	for v := range ts.seen.set {
+		if v.id == id {
+			t.Fatalf("restored seen still holds version %v of tombstoned record %d", v, id)
+		}
+	}
+	if _, ok := ts.published.ids[id]; ok {
+		t.Fatalf("restored index still holds tombstoned record %d", id)
+	}
+}

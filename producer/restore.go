@@ -94,17 +94,20 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 			start = kread.FromTimestamp(from.UnixMilli())
 		}
 	}
+	deleted := map[int64]bool{} // ids whose last record read is a tombstone
 	err = kread.Committed(ctx, ts.topic, start, func(r *kgo.Record) error {
 		id, err := strconv.ParseInt(string(r.Key), 10, 64)
 		if err != nil {
 			return fmt.Errorf("%s partition %d offset %d: key %q is not a Coupa id", ts.topic, r.Partition, r.Offset, r.Key)
 		}
 		if r.Value == nil { // a tombstone: the record was deleted
+			deleted[id] = true
 			if ts.published != nil {
 				ts.published.remove(id)
 			}
 			return nil
 		}
+		delete(deleted, id)
 		ts.seen.add(id, r.Timestamp, valueHash(r.Value))
 		if ts.published == nil {
 			return nil
@@ -121,6 +124,9 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 		ts.published.set(id, lines)
 		return nil
 	}, ts.cfg.Kafka...)
+	// As after the sweep that wrote them: a version before a tombstone is
+	// not taken for published, should the record ever be listed again.
+	ts.seen.forget(deleted)
 	return noLineIDs, err
 }
 

@@ -1,0 +1,75 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+)
+
+// BenchmarkRestoreTopic measures what a start costs with line topics or
+// sweeps on: reading a whole table topic (100,000 invoices of 2 KB, five
+// line ids each in coupa.line_ids) back into seen and published. It
+// reports the records read per second and the heap the index keeps.
+//
+//	go test ./producer -run '^$' -bench RestoreTopic -benchtime 3x
+func BenchmarkRestoreTopic(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.SeedTopics(3, "coupa.invoices"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cluster.Close()
+	opts := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
+	cl, err := kgo.NewClient(append(opts, kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 2048)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range value {
+		value[i] = byte(rng.IntN(256))
+	}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		id := int64(1000 + i)
+		lines := fmt.Sprintf("%d,%d,%d,%d,%d", id*10, id*10+1, id*10+2, id*10+3, id*10+4)
+		cl.Produce(ctx, &kgo.Record{Topic: "coupa.invoices", Key: strconv.AppendInt(nil, id, 10), Value: value,
+			Timestamp: at.Add(time.Duration(i) * time.Second), Headers: []kgo.RecordHeader{{Key: HeaderLineIDs, Value: []byte(lines)}}}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+	tb, _ := coupa.LookupTable("invoices")
+	cfg := &Config{Kafka: opts}
+	b.ResetTimer()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ts := &tableSync{cfg: cfg, table: tb, topic: "coupa.invoices", lines: &lineTopic{}, seen: newSeen(), published: newPublished()}
+		start := time.Now()
+		if _, err := ts.readTopic(ctx, at.Add(n*time.Second-5*time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if ts.published.len() != n {
+			b.Fatalf("restored %d ids, want %d", ts.published.len(), n)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "records/s")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "index-bytes/record")
+		runtime.KeepAlive(ts)
+	}
+}
