@@ -288,7 +288,7 @@ func TestRestoreForgetsTombstonedVersions(t *testing.T) {
 			t.Fatalf("restored seen still holds version %v of tombstoned record %d", v, id)
 		}
 	}
-	if _, ok := ts.published.ids[id]; ok {
+	if ts.published.has(id) {
 		t.Fatalf("restored index still holds tombstoned record %d", id)
 	}
 }

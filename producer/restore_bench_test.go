@@ -2,13 +2,19 @@ package producer
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -18,32 +24,44 @@ import (
 // BenchmarkRestoreTopic measures what a start costs with line topics or
 // sweeps on: reading a whole table topic (100,000 invoices of 2 KB, five
 // line ids each in coupa.line_ids) back into seen and published. It
-// reports the records read per second and the heap the index keeps.
+// reports the records read per second and the heap the index keeps. It
+// reads from kfake, or from the broker at COUPA_BENCH_BROKERS (e.g. one
+// that scripts/kafka-local.sh started):
 //
 //	go test ./producer -run '^$' -bench RestoreTopic -benchtime 3x
 func BenchmarkRestoreTopic(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.SeedTopics(3, "coupa.invoices"))
-	if err != nil {
-		b.Fatal(err)
+	topic := "coupa.invoices"
+	brokers := strings.Split(os.Getenv("COUPA_BENCH_BROKERS"), ",")
+	if brokers[0] == "" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.SeedTopics(3, topic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cluster.Close()
+		brokers = cluster.ListenAddrs()
+	} else {
+		topic = fmt.Sprintf("bench-restore-%d", time.Now().UnixNano())
 	}
-	defer cluster.Close()
-	opts := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	cl, err := kgo.NewClient(append(opts, kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	value := make([]byte, 2048)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range value {
-		value[i] = byte(rng.IntN(256))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		b.Fatal(err)
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		id := int64(1000 + i)
+		value := make([]byte, 2048) // random: as incompressible as it gets
+		for k := 0; k < len(value); k += 8 {
+			binary.LittleEndian.PutUint64(value[k:], rng.Uint64())
+		}
 		lines := fmt.Sprintf("%d,%d,%d,%d,%d", id*10, id*10+1, id*10+2, id*10+3, id*10+4)
-		cl.Produce(ctx, &kgo.Record{Topic: "coupa.invoices", Key: strconv.AppendInt(nil, id, 10), Value: value,
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: strconv.AppendInt(nil, id, 10), Value: value,
 			Timestamp: at.Add(time.Duration(i) * time.Second), Headers: []kgo.RecordHeader{{Key: HeaderLineIDs, Value: []byte(lines)}}}, nil)
 	}
 	if err := cl.Flush(ctx); err != nil {
@@ -57,7 +75,7 @@ func BenchmarkRestoreTopic(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		ts := &tableSync{cfg: cfg, table: tb, topic: "coupa.invoices", lines: &lineTopic{}, seen: newSeen(), published: newPublished()}
+		ts := &tableSync{cfg: cfg, table: tb, topic: topic, lines: &lineTopic{}, seen: newSeen(), published: newPublished()}
 		start := time.Now()
 		if _, err := ts.readTopic(ctx, at.Add(n*time.Second-5*time.Minute)); err != nil {
 			b.Fatal(err)

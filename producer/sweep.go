@@ -213,7 +213,7 @@ func (ts *tableSync) confirm(ctx context.Context, candidates []int64) (gone []in
 	exists := 0
 	defer func() { ts.cfg.Metrics.sweepChecked(ts.table.Name, len(gone), exists) }()
 	for _, id := range candidates {
-		if _, ok := ts.published.ids[id]; !ok {
+		if !ts.published.has(id) {
 			continue // tombstoned since the sweep started
 		}
 		ok, err := ts.cfg.DeleteSweep.Coupa.Exists(ctx, ts.table, id)
