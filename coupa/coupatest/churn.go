@@ -9,13 +9,22 @@ import (
 // record, inserts a few, makes a late-visible write (up to a minute in the
 // past, inside a usual lookback), and now and then bulk-edits 120 records of
 // tables[0] in one second and expires every token. With Config.Deletes it
-// also deletes a record every seventh step (never a table's last one). Tests run it while a sync
-// runs, then compare the topics with Truth once it has stopped.
+// also deletes a record every seventh step (never a table's last one). With
+// Config.LineChanges it also changes the lines of a record every tenth step
+// (ChangeLines), in one of the given tables that have a line list resource.
+// Tests run it while a sync runs, then compare the topics with Truth once it
+// has stopped.
 func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	randomID := func(table string) int64 {
 		states := s.States(table)
 		return states[rng.IntN(len(states))].ID
+	}
+	var lined []string // the tables whose lines can change on their own
+	for _, table := range tables {
+		if s.cfg.LineChanges && s.table(table).meta.LineList != "" {
+			lined = append(lined, table)
+		}
 	}
 	for i := 0; ; i++ {
 		select {
@@ -26,6 +35,11 @@ func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...strin
 		table := tables[rng.IntN(len(tables))]
 		if s.cfg.Deletes && i%7 == 3 && s.Count(table) > 1 {
 			_ = s.Delete(table, randomID(table))
+		}
+		if len(lined) > 0 && i%10 == 1 {
+			if lt := lined[rng.IntN(len(lined))]; s.Count(lt) > 0 {
+				_, _ = s.ChangeLines(lt, randomID(lt))
+			}
 		}
 		switch i % 10 {
 		case 0, 1, 2, 3:

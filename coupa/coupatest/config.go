@@ -63,6 +63,13 @@ type Config struct {
 	// back). Off, nothing is ever removed except by Delete: suites that
 	// do not check tombstones keep their truth.
 	Deletes bool
+	// LineChanges makes lines change on their own, as receiving goods
+	// against a purchase order line does: Churn also calls ChangeLines now
+	// and then on a record of a churned table with a line list resource
+	// (purchase_orders, expense_reports), so only the line list shows the
+	// change by updated_at. Off, lines change only with their record:
+	// suites that do not read line lists keep their truth.
+	LineChanges bool
 	// RateLimit is the leaky bucket's drain rate (requests per second) and
 	// Burst its capacity. Zero: 25 and 20, Coupa's documented limit. The
 	// limit only applies once switched on with Faults().RateLimit(true).

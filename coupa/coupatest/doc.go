@@ -35,7 +35,16 @@
 // {"errors":{"attr":["message"]}}. Datetimes must be ISO 8601 with a zone
 // (a bare date is midnight UTC). fields=[...] and return_object=limited|shallow
 // shape the payload. Every answer carries the instance's clock in its Date
-// header.
+// header. GET /api/<table>/<id> answers one record, 404 once it is deleted.
+//
+// GET /api/purchase_order_lines (scope core.purchase_order.read) and
+// GET /api/expense_lines (core.expense.read) are R39's line list resources:
+// the lines of every live purchase order (expense report), each exactly as
+// its record embeds it, so with its record's id (order-header-id,
+// expense-report-id). They take the query parameters of the tables' lists,
+// with the same semantics, errors, faults and rate limit; /<id> answers one
+// line. No line is stored: each request derives the lines from the parent
+// table's records (a few milliseconds for 10,000 of them).
 //
 // # The data
 //
@@ -43,8 +52,10 @@
 // definitions: hyphenated keys, associations as id plus natural keys, line
 // arrays, a per-instance custom-fields object, decimals as strings,
 // datetimes in the instance's offset at second precision, nulls, and keys a
-// later release added. Only (id, created_at, updated_at, version) is stored
-// per record; bodies are rendered on demand, identical for the same version.
+// later release added. Only (id, created_at, updated_at, version) and the
+// lines' own (version, changed_at) are stored per record; bodies are
+// rendered on demand, identical for the same versions. A line's id is its
+// record's*100+k and its updated-at the later of its record's and its own.
 // Initial timestamps spread over Config.History with realistic ties,
 // including one of Config.TieSize (> 50) records in one second.
 //
@@ -57,7 +68,12 @@
 // version whose updated_at is already in the past), BeginWrite/Commit (a
 // stamped write that becomes visible later), Delete, SetSkew (the instance
 // clock = host clock + skew, used for Date, new updated_at and token expiry).
-// All are safe while requests are served.
+// ChangeLines changes a purchase order's or expense report's lines on their
+// own, as a receipt does: new line content and line updated-at, while the
+// record's updated-at and version stay. Churn plays a busy instance; with
+// Config.Deletes it also deletes records and drops lines, with
+// Config.LineChanges it also calls ChangeLines. All are safe while requests
+// are served.
 //
 // # Failures
 //

@@ -260,7 +260,7 @@ func (s *Server) selectStates(t *table, q *listQuery) []state {
 
 // attrText reads one generated attribute of a record (the slow path).
 func (s *Server) attrText(t *table, f, sub *field, subID bool, st state, buf []byte) (string, bool, []byte) {
-	c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated}
+	c := t.ctx(st)
 	switch f.kind {
 	case kLineCount:
 		return strconv.Itoa(s.render.lineCount(t.plan, st.id, st.version)), false, buf
@@ -282,7 +282,7 @@ func (s *Server) attrText(t *table, f, sub *field, subID bool, st state, buf []b
 		return string(buf), null, buf
 	case kNull:
 		return "", true, buf
-	case kCreated, kUpdated, kID:
+	case kCreated, kUpdated, kID, kParentID, kLineNum:
 		buf = s.render.value(buf[:0], f, &c, nil, modeFull)
 		return strings.Trim(string(buf), `"`), false, buf
 	}
@@ -291,13 +291,17 @@ func (s *Server) attrText(t *table, f, sub *field, subID bool, st state, buf []b
 	return string(buf), null, buf
 }
 
-// list answers GET /api/<table>.
+// list answers GET /api/<table>, and GET on a line list resource, whose
+// lines are first expanded into a table of their own (lineTable).
 func (s *Server) list(w http.ResponseWriter, r *http.Request, t *table, truncate bool) {
 	q, err := parseList(t.plan, r.URL.RawQuery)
 	if err != nil {
 		bq := err.(*badQuery)
 		writeErrors(w, http.StatusBadRequest, bq.field, bq.msg)
 		return
+	}
+	if t.lineOf != nil {
+		t = s.lineTable(t, q)
 	}
 	page := s.selectStates(t, q)
 	s.stats.add(0, int64(len(page)))
@@ -311,7 +315,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, t *table, truncate
 		if i > 0 {
 			body = append(body, ',')
 		}
-		c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated}
+		c := t.ctx(st)
 		body = s.render.record(body, t.plan, &c, q.sel, q.mode)
 	}
 	body = append(body, ']')

@@ -259,7 +259,7 @@ func (s *Server) states(t *table) []state {
 }
 
 func (s *Server) truth(t *table, st state) TruthRecord {
-	c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated}
+	c := t.ctx(st)
 	return TruthRecord{
 		ID: st.id, CreatedAt: time.Unix(st.created, 0).UTC(), UpdatedAt: time.Unix(st.updated, 0).UTC(),
 		Version: int(st.version), JSON: s.render.record(nil, t.plan, &c, nil, modeFull),

@@ -27,6 +27,11 @@ type rctx struct {
 	parent  int64
 	lineNum int
 	nLines  int
+	// lineVersion and lineAt are the lines' own changes (ChangeLines): on a
+	// record, what its lines inherit; on a line (parent set), lineVersion
+	// is hashed into its volatile values.
+	lineVersion uint32
+	lineAt      int64
 }
 
 // retMode is Coupa's return_object.
@@ -40,10 +45,15 @@ const (
 
 const dtLayout = "2006-01-02T15:04:05-07:00"
 
-func (r *renderer) hash(f *field, id int64, version uint32) uint64 {
-	h := mix(r.seed ^ f.salt ^ mix(uint64(id)))
+func (r *renderer) hash(f *field, c *rctx) uint64 {
+	h := mix(r.seed ^ f.salt ^ mix(uint64(c.id)))
 	if f.volatile {
-		h = mix(h ^ uint64(version)*0x9e3779b97f4a7c15)
+		h = mix(h ^ uint64(c.version)*0x9e3779b97f4a7c15)
+		// Only a line's values follow its own changes: its record's stay,
+		// and a line never changed renders the bytes it always did.
+		if c.parent != 0 && c.lineVersion != 0 {
+			h = mix(h ^ uint64(c.lineVersion)*0xc2b2ae3d27d4eb4f)
+		}
 	}
 	return h
 }
@@ -139,7 +149,7 @@ func (r *renderer) value(dst []byte, f *field, c *rctx, sel *selector, mode retM
 		}
 		return r.object(dst, f.obj, id, c, sel, mode)
 	case kRefArray:
-		h := r.hash(f, c.id, c.version)
+		h := r.hash(f, c)
 		n := 0
 		if f.nullPct < 50 && h%3 == 0 {
 			n = 1 + int(h>>20%2)
@@ -161,7 +171,7 @@ func (r *renderer) value(dst []byte, f *field, c *rctx, sel *selector, mode retM
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			lc := rctx{id: c.id*100 + int64(i+1), version: c.version, created: c.created, updated: c.updated, parent: c.id, lineNum: i + 1}
+			lc := lineCtx(c, i+1)
 			if mode == modeShallow && sel == nil {
 				dst = append(dst, `{"id":`...)
 				dst = strconv.AppendInt(dst, lc.id, 10)
@@ -190,7 +200,7 @@ func (r *renderer) value(dst []byte, f *field, c *rctx, sel *selector, mode retM
 
 // assocID picks the id of the n-th associated object, or reports null.
 func (r *renderer) assocID(f *field, c *rctx, n int) (int64, bool) {
-	h := r.hash(f, c.id, c.version)
+	h := r.hash(f, c)
 	if n == 0 && f.nullPct > 0 && uint8(h%100) < f.nullPct {
 		return 0, false
 	}
@@ -242,7 +252,7 @@ func (r *renderer) appendTimeRaw(dst []byte, unix int64) []byte {
 // scalar appends a scalar value as unescaped text (no quotes), or reports
 // null. It is also the slow filter path's way to read one attribute.
 func (r *renderer) scalar(dst []byte, f *field, c *rctx) ([]byte, bool) {
-	h := r.hash(f, c.id, c.version)
+	h := r.hash(f, c)
 	if f.nullPct > 0 && uint8(h%100) < f.nullPct {
 		return dst, true
 	}

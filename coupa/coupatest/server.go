@@ -28,6 +28,10 @@ type Server struct {
 	faults *Faults
 	stats  counters
 
+	// lineLists are the line list resources by path segment
+	// ("purchase_order_lines"); their lines live in tables' records.
+	lineLists map[string]*table
+
 	clockMu sync.RWMutex
 	skew    time.Duration
 }
@@ -91,6 +95,7 @@ func (s *Server) build() error {
 		b.bases[t.Name] = int64(i+1)*1000 + 1
 	}
 	s.tables = map[string]*table{}
+	s.lineLists = map[string]*table{}
 	epoch := cfg.Epoch.Unix()
 	for _, t := range coupa.Tables {
 		if _, err := openapi.Load(t.OpenAPIFile); err != nil {
@@ -107,6 +112,9 @@ func (s *Server) build() error {
 		}
 		seedTable(tb, cfg.Records[t.Name], cfg.Seed, epoch, int64(cfg.History/time.Second), tie)
 		s.tables[t.Name] = tb
+		if lt := newLineList(tb); lt != nil {
+			s.lineLists[lineListName(lt)] = lt
+		}
 	}
 	return nil
 }
@@ -190,7 +198,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // ServeHTTP routes: POST /oauth2/token, GET /api/<table> (a list) and
-// GET /api/<table>/<id> (one record, or 404 once it is deleted).
+// GET /api/<table>/<id> (one record, or 404 once it is deleted), where a
+// line list resource (/api/purchase_order_lines) is served as a table.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The instance's own clock, second precision, in every answer.
 	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
@@ -204,6 +213,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		tname, idText, one := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/"), "/"), "/")
 		tb, ok := s.tables[tname]
+		if !ok {
+			tb, ok = s.lineLists[tname]
+		}
 		id, err := strconv.ParseInt(idText, 10, 64)
 		if !ok || one && err != nil {
 			writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
@@ -258,16 +270,24 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, tb *table, se
 	serve(fault == FaultTruncate)
 }
 
-// show answers GET /api/<table>/<id>: the record as a list renders it, or
-// 404 for an id that does not exist or was deleted.
+// show answers GET /api/<table>/<id>: the record (or line) as a list
+// renders it, or 404 for an id that does not exist or was deleted.
 func (s *Server) show(w http.ResponseWriter, tb *table, id int64) {
-	rec, ok := s.Record(tb.meta.Name, id)
+	var body []byte
+	var ok bool
+	if tb.lineOf != nil {
+		body, ok = s.line(tb, id)
+	} else {
+		var rec TruthRecord
+		rec, ok = s.Record(tb.meta.Name, id)
+		body = rec.JSON
+	}
 	if !ok {
 		writeErrors(w, http.StatusNotFound, "base", fmt.Sprintf("Couldn't find %s with 'id'=%d", tb.meta.AvroName, id))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(rec.JSON)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(rec.JSON)
+	w.Write(body)
 }

@@ -17,14 +17,32 @@ type state struct {
 	id      int64
 	created int64 // unix seconds
 	updated int64 // unix seconds
-	version uint32
-	deleted bool
+	// lineAt is when the lines last changed on their own (ChangeLines,
+	// unix seconds) and lineVersion counts those changes: two numbers
+	// stand for every line of the record, none of which is stored.
+	lineAt      int64
+	version     uint32
+	lineVersion uint32
+	deleted     bool
 }
 
 // ikey is an entry of the (updated_at, id) index.
 type ikey struct{ at, id int64 }
 
 func (a ikey) less(b ikey) bool { return a.at < b.at || (a.at == b.at && a.id < b.id) }
+
+// sortKeys puts an index in (updated, id) order.
+func sortKeys(idx []ikey) {
+	slices.SortFunc(idx, func(a, b ikey) int {
+		if a.less(b) {
+			return -1
+		}
+		if b.less(a) {
+			return 1
+		}
+		return 0
+	})
+}
 
 // table holds one object's records. recs is sorted by id (ids only grow);
 // idx is sorted by (updated, id) and may hold stale entries (an older
@@ -45,6 +63,22 @@ type table struct {
 	// createdSorted holds while created_at never decreases with id, which
 	// lets created_at filters become id ranges.
 	createdSorted bool
+	// lineOf is set on a line list resource (lines.go): the table whose
+	// records own the lines. Its recs and idx, empty on the resource
+	// itself, are filled per request with the lines' states.
+	lineOf *table
+}
+
+// ctx is what rendering st depends on. A line list's states are lines,
+// rendered exactly as inside their record.
+func (t *table) ctx(st state) rctx {
+	c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated,
+		lineVersion: st.lineVersion, lineAt: st.lineAt}
+	if t.lineOf == nil {
+		return c
+	}
+	c.id = st.id / 100
+	return lineCtx(&c, int(st.id%100))
 }
 
 func (t *table) find(id int64) int {
@@ -232,15 +266,7 @@ func seedTable(t *table, n int, seed int64, epoch, window int64, tie int) {
 	for i, r := range t.recs {
 		t.idx[i] = ikey{r.updated, r.id}
 	}
-	slices.SortFunc(t.idx, func(a, b ikey) int {
-		if a.less(b) {
-			return -1
-		}
-		if b.less(a) {
-			return 1
-		}
-		return 0
-	})
+	sortKeys(t.idx)
 	t.live = n
 	t.createdSorted = true
 }
