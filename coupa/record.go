@@ -128,3 +128,14 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// IntField returns the integer value of key in the JSON object raw (a
+// record as the client returned it, e.g. a line's "order-header-id").
+func IntField(raw []byte, key string) (int64, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(m[key]), 10, 64)
+	return v, err == nil
+}

@@ -32,17 +32,36 @@ type Table struct {
 	// JSON, unless Coupa's line already carries it (an expense line's
 	// "expense-report-id").
 	LineParentKey string
+	// LineList is the path of the lines' own list resource, where R39 has
+	// one ("/api/purchase_order_lines"): lines there change on their own
+	// (a receipt moves a purchase order line's received quantity, and its
+	// own updated-at, while the order's does not move). Empty otherwise.
+	LineList string
+	// LineListParent is the key of the parent's id in a line of LineList
+	// ("order-header-id").
+	LineListParent string
+}
+
+// LineListTable is t's line list resource as a table to list: its name is
+// the line topic's, its scope the parent's. ok is false when t has none.
+func (t Table) LineListTable() (lines Table, ok bool) {
+	if t.LineList == "" {
+		return Table{}, false
+	}
+	return Table{Name: t.LineTopic, Path: t.LineList, Scope: t.Scope}, true
 }
 
 // Tables lists the eight synced tables in a fixed order (the order of the
 // documentation and of the demo's summary).
 var Tables = []Table{
 	{Name: "invoices", Path: "/api/invoices", Scope: "core.invoice.read", OpenAPIFile: "R39_Invoicing_API.json", Definition: "InvoiceHeader", AvroName: "Invoice", Lines: "invoice-lines", LineTopic: "invoice_lines", LineParentKey: "invoice-id"},
-	{Name: "purchase_orders", Path: "/api/purchase_orders", Scope: "core.purchase_order.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "OrderHeader", AvroName: "PurchaseOrder", Lines: "order-lines", LineTopic: "purchase_order_lines", LineParentKey: "purchase-order-id"},
+	{Name: "purchase_orders", Path: "/api/purchase_orders", Scope: "core.purchase_order.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "OrderHeader", AvroName: "PurchaseOrder", Lines: "order-lines", LineTopic: "purchase_order_lines", LineParentKey: "purchase-order-id",
+		LineList: "/api/purchase_order_lines", LineListParent: "order-header-id"},
 	{Name: "requisitions", Path: "/api/requisitions", Scope: "core.requisition.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "RequisitionHeader", AvroName: "Requisition", Lines: "requisition-lines", LineTopic: "requisition_lines", LineParentKey: "requisition-id"},
 	{Name: "suppliers", Path: "/api/suppliers", Scope: "core.supplier.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "Supplier", AvroName: "Supplier"},
 	{Name: "contracts", Path: "/api/contracts", Scope: "core.contract.read", OpenAPIFile: "R39_Purchasing_API.json", Definition: "Contract", AvroName: "Contract"},
-	{Name: "expense_reports", Path: "/api/expense_reports", Scope: "core.expense.read", OpenAPIFile: "R39_Expense_Reporting_API.json", Definition: "ExpenseReport", AvroName: "ExpenseReport", Lines: "expense-lines", LineTopic: "expense_lines", LineParentKey: "expense-report-id"},
+	{Name: "expense_reports", Path: "/api/expense_reports", Scope: "core.expense.read", OpenAPIFile: "R39_Expense_Reporting_API.json", Definition: "ExpenseReport", AvroName: "ExpenseReport", Lines: "expense-lines", LineTopic: "expense_lines", LineParentKey: "expense-report-id",
+		LineList: "/api/expense_lines", LineListParent: "expense-report-id"},
 	{Name: "users", Path: "/api/users", Scope: "core.user.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "User", AvroName: "User"},
 	{Name: "approvals", Path: "/api/approvals", Scope: "core.approval.read", OpenAPIFile: "R39_Core_Platform_API.json", Definition: "Approval", AvroName: "Approval"},
 }

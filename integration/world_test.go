@@ -204,6 +204,23 @@ func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) (tom
 	return tombstoned
 }
 
+// assertDeletesTested fails the test when neither a record nor a line was
+// tombstoned: the deletes it claims to check did not happen. tombstoned is
+// what assertTruth returned.
+func (w *world) assertDeletesTested(tombstoned map[string]int) {
+	w.t.Helper()
+	records, lines := 0, 0
+	for _, tb := range w.tables {
+		records += tombstoned[tb.Name]
+		if tb.LineTopic != "" {
+			lines += tombstoned[tb.LineTopic]
+		}
+	}
+	if records == 0 || lines == 0 {
+		w.t.Errorf("%d records and %d lines tombstoned: the deletes were not tested", records, lines)
+	}
+}
+
 // sweepEveryPass makes a delete sweep due after every pass, on the
 // client's idle budget, a few pages per step.
 func (w *world) sweepEveryPass(c *producer.Config) {

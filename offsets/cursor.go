@@ -36,8 +36,9 @@ const (
 // Version 2 added Seq. A version 1 cursor reads as Seq 0. Version 3 added
 // reset requests (ResetKind) and Adopted: a build that does not know them
 // must refuse them rather than take a request for the cursor. Version 4
-// added Sweep: a build that does not know it would drop the delete sweep's
-// progress and schedule from every cursor it writes.
+// added Sweep and Lines: a build that does not know them would drop the
+// delete sweep's progress and the line list's position from every cursor
+// it writes.
 const Version = 4
 
 // Cursor is a table's position in Coupa's (updated_at, id) order: every record
@@ -68,6 +69,28 @@ type Cursor struct {
 	// the tombstones a sweep writes commit with it, in one transaction: a
 	// crash resumes the sweep exactly where its last commit left it.
 	Sweep Sweep
+	// Lines is how far the table's line list resource has been read (for
+	// tables whose lines change on their own, see coupa.Table.LineList):
+	// every line change at or before it has been published, with its
+	// parent. Zero for other tables.
+	Lines Position
+}
+
+// Position is a point in Coupa's (updated_at, id) order.
+type Position struct {
+	UpdatedAt time.Time
+	ID        int64
+}
+
+// IsZero reports whether p is before everything.
+func (p Position) IsZero() bool { return p.UpdatedAt.IsZero() && p.ID == 0 }
+
+// After reports whether p is strictly ahead of o.
+func (p Position) After(o Position) bool {
+	if !p.UpdatedAt.Equal(o.UpdatedAt) {
+		return p.UpdatedAt.After(o.UpdatedAt)
+	}
+	return p.ID > o.ID
 }
 
 // Sweep is the state of a table's delete sweep (see producer's sweep).
@@ -141,6 +164,12 @@ type cursorJSON struct {
 	Seq         int64      `json:"seq,omitempty"`
 	Adopted     *string    `json:"adopted,omitempty"`
 	Sweep       *sweepJSON `json:"sweep,omitempty"`
+	Lines       *lineJSON  `json:"lines,omitempty"`
+}
+
+type lineJSON struct {
+	UpdatedAt string `json:"updated_at"`
+	ID        int64  `json:"id"`
 }
 
 type sweepJSON struct {
@@ -187,6 +216,9 @@ func (c Cursor) MarshalJSON() ([]byte, error) {
 	if c.Sweep != (Sweep{}) {
 		out.Sweep = &sweepJSON{Completed: timeText(c.Sweep.Completed), Started: timeText(c.Sweep.Started), After: c.Sweep.After}
 	}
+	if !c.Lines.IsZero() {
+		out.Lines = &lineJSON{UpdatedAt: c.Lines.UpdatedAt.UTC().Format(time.RFC3339), ID: c.Lines.ID}
+	}
 	return json.Marshal(out)
 }
 
@@ -226,6 +258,13 @@ func (c *Cursor) UnmarshalJSON(b []byte) error {
 	}
 	if out.Adopted, err = parseTime(in.Adopted, "adopted"); err != nil {
 		return err
+	}
+	if in.Lines != nil {
+		t, err := time.Parse(time.RFC3339, in.Lines.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("cursor lines updated_at: %w", err)
+		}
+		out.Lines = Position{UpdatedAt: t.UTC(), ID: in.Lines.ID}
 	}
 	if in.Sweep != nil {
 		if in.Sweep.After < 0 {

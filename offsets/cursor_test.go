@@ -56,6 +56,10 @@ var goldenV4 = map[string]offsets.Cursor{
 	"cursor_v4_full_refresh": {
 		UpdatedAt: time.Date(2019, 6, 30, 23, 59, 59, 0, time.UTC), ID: 7, Mode: offsets.FullRefresh, Seq: 1,
 	},
+	"cursor_v4_lines": {
+		UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), ID: 4101, Seq: 9,
+		Lines: offsets.Position{UpdatedAt: time.Date(2024, 1, 2, 3, 0, 1, 0, time.UTC), ID: 410102},
+	},
 }
 
 // Cursors written by older builds stay readable after an upgrade. Version 1
@@ -111,7 +115,8 @@ func assertDecodes(t *testing.T, b []byte, want offsets.Cursor) {
 	}
 	if !got.UpdatedAt.Equal(want.UpdatedAt) || got.ID != want.ID || got.Mode != want.Mode || got.Published != want.Published ||
 		!got.CommittedAt.Equal(want.CommittedAt) || got.Seq != want.Seq || !got.Adopted.Equal(want.Adopted) ||
-		!got.Sweep.Completed.Equal(want.Sweep.Completed) || !got.Sweep.Started.Equal(want.Sweep.Started) || got.Sweep.After != want.Sweep.After {
+		!got.Sweep.Completed.Equal(want.Sweep.Completed) || !got.Sweep.Started.Equal(want.Sweep.Started) || got.Sweep.After != want.Sweep.After ||
+		!got.Lines.UpdatedAt.Equal(want.Lines.UpdatedAt) || got.Lines.ID != want.Lines.ID {
 		t.Errorf("decoded %s as %+v, want %+v", b, got, want)
 	}
 }
@@ -147,6 +152,7 @@ func TestCursorDecodeRefusals(t *testing.T) {
 		`{"v":5,"id":1}`:                      `newer than this build`,
 		`{"v":4,"sweep":{"after":-2}}`:        `sweep after -2`,
 		`{"v":4,"sweep":{"started":"noon"}}`:  `sweep started`,
+		`{"v":4,"lines":{"updated_at":"x"}}`:  `lines updated_at`,
 		`{"v":2,"seq":-1}`:                    `seq -1`,
 		`{"v":1,"mode":"sideways"}`:           `mode "sideways"`,
 		`{"v":1,"updated_at":"yesterday"}`:    `updated_at`,

@@ -9,7 +9,8 @@ import (
 )
 
 // TestMutationsDuringSync changes the instance while passes run, with every
-// fault switched on and records deleted and lines dropped, then stops the
+// fault switched on, records deleted, lines dropped and purchase order lines
+// changing on their own, then stops the
 // changes and runs a final pass and sweep: the topics must equal the
 // instance, with no version published twice, a tombstone for every deleted
 // record and dropped line and none for a live one.
@@ -18,9 +19,9 @@ func TestMutationsDuringSync(t *testing.T) {
 		t.Run("skew "+skew.String(), func(t *testing.T) {
 			ctx := testContext(t, 4*time.Minute)
 			h := newHarness(t, coupatest.Config{
-				Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second, Deletes: true,
-				Records: map[string]int{"invoices": 400, "suppliers": 150, "users": 100},
-			}, "invoices", "suppliers", "users")
+				Seed: 3, UTCOffset: -7 * time.Hour, Adversarial: true, TokenTTL: 2 * time.Second, Deletes: true, LineChanges: true,
+				Records: map[string]int{"invoices": 400, "suppliers": 150, "users": 100, "purchase_orders": 150},
+			}, "invoices", "suppliers", "users", "purchase_orders")
 			h.sim.SetSkew(skew)
 			f := h.sim.Faults()
 			f.ServerErrors(0.1)
@@ -33,7 +34,7 @@ func TestMutationsDuringSync(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users")
+				h.sim.Churn(stop, 20*time.Millisecond, "invoices", "suppliers", "users", "purchase_orders")
 			}()
 			for range 4 {
 				h.sync(ctx, h.sweepEveryPass, func(c *Config) { c.BatchRecords = 40 })

@@ -66,6 +66,7 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 		return ts.result(res, nil), err
 	}
 	res.InstanceTime = bound
+	ts.passBound = bound
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -111,8 +112,15 @@ func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	if err := cm.close(ctx); err != nil {
 		return ts.result(res, cm), err
 	}
+	watched, requests, err := ts.watchLines(ctx, bound)
+	res.Requests += requests
+	res = ts.result(res, cm)
+	res.Published += watched
+	if err != nil {
+		return res, err
+	}
 	ts.cfg.Metrics.passDone(ts.table.Name, started)
-	return ts.result(res, cm), nil
+	return res, nil
 }
 
 // firstCause returns the error that stopped the pass (a worker's, else the
@@ -161,6 +169,9 @@ type pending struct {
 	hash      uint64 // valueHash(value)
 	fetched   int64  // when it was read, Unix nanoseconds
 	lines     []lineValue
+	// linesChanged is set on a parent read because its lines changed on
+	// their own (see lineWatch): the newest such change.
+	linesChanged time.Time
 }
 
 // walkSlice walks s to its end, handing the committer one batch at a time

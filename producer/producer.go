@@ -100,10 +100,14 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 	if err != nil {
 		return nil, err
 	}
-	return &tableSync{
+	ts := &tableSync{
 		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, lines: lines, txn: txn,
 		log: p.cfg.Logger.With("table", t.Name), seen: newSeen(),
-	}, nil
+	}
+	if lines != nil {
+		ts.lineWatch = newLineWatch(t)
+	}
+	return ts, nil
 }
 
 // Sync runs one pass of every table concurrently (they share the Coupa

@@ -63,6 +63,9 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 		if ts.lines != nil {
 			headers = append(headers, kgo.RecordHeader{Key: HeaderLineIDs, Value: formatLineIDs(r.lines)})
 		}
+		if !r.linesChanged.IsZero() {
+			headers = append(headers, kgo.RecordHeader{Key: HeaderLinesChangedAt, Value: r.linesChanged.UTC().AppendFormat(nil, time.RFC3339)})
+		}
 		out = append(out, &kgo.Record{
 			Topic:     ts.topic,
 			Key:       strconv.AppendInt(nil, r.id, 10),
@@ -113,6 +116,12 @@ func (ts *tableSync) commit(ctx context.Context, out []*kgo.Record, next offsets
 		// is due an interval later.
 		next.Sweep.Completed = next.CommittedAt
 	}
+	if ts.lineWatch != nil && next.Lines.IsZero() && !ts.passBound.IsZero() {
+		// The line watch starts where the table's first pass (of a build
+		// that watches lines) began: that pass reads every parent with its
+		// lines as they are from then on.
+		next.Lines = offsets.Position{UpdatedAt: ts.passBound}
+	}
 	cur, err := offsets.Record(ts.cfg.OffsetsTopic, ts.key, next)
 	if err != nil {
 		return offsets.Cursor{}, err
@@ -152,6 +161,9 @@ func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
 		if ts.published != nil {
 			ts.published.set(r.id, lineIDs(r.lines))
 		}
+	}
+	if ts.lineWatch != nil {
+		ts.lineWatch.committed(recs)
 	}
 	if !written.UpdatedAt.IsZero() {
 		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))

@@ -59,6 +59,9 @@ func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
 	}
 	ts.seen = newSeen()
 	ts.published, ts.sweeping = nil, nil
+	if ts.lineWatch != nil {
+		ts.lineWatch = newLineWatch(ts.table)
+	}
 	if ts.lines != nil || ts.cfg.DeleteSweep.Interval > 0 {
 		ts.published = newPublished()
 	}
@@ -102,13 +105,20 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 		}
 		if r.Value == nil { // a tombstone: the record was deleted
 			deleted[id] = true
+			if ts.lineWatch != nil {
+				delete(ts.lineWatch.last, id)
+			}
 			if ts.published != nil {
 				ts.published.remove(id)
 			}
 			return nil
 		}
 		delete(deleted, id)
-		ts.seen.add(id, r.Timestamp, valueHash(r.Value))
+		hash := valueHash(r.Value)
+		ts.seen.add(id, r.Timestamp, hash)
+		if ts.lineWatch != nil {
+			ts.lineWatch.last[id] = hash
+		}
 		if ts.published == nil {
 			return nil
 		}

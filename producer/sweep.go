@@ -265,6 +265,9 @@ func (ts *tableSync) tombstone(ctx context.Context, gone []int64, next offsets.C
 	for _, id := range gone {
 		ts.published.remove(id)
 		removed[id] = true
+		if ts.lineWatch != nil {
+			delete(ts.lineWatch.last, id)
+		}
 	}
 	if len(removed) > 0 {
 		ts.seen.forget(removed)

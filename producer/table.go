@@ -35,6 +35,12 @@ type tableSync struct {
 	published *published
 	// sweeping is the delete sweep under way, if any (see sweep).
 	sweeping *sweeper
+	// lineWatch follows the table's line list resource; nil when it has
+	// none or line topics are off.
+	lineWatch *lineWatch
+	// passBound is the bound of the current (or last) pass: where a new
+	// line watch starts (see commit).
+	passBound time.Time
 	// stopped, when set, is why the table is not synced (an incompatible
 	// schema, another writer of its cursor); every pass returns it.
 	stopped error

@@ -118,6 +118,9 @@ type walk struct {
 	readAt int64
 	// requests counts list calls, for progress and benchmarks.
 	requests int
+	// fields, when set, restricts every answer to these keys (Coupa's
+	// fields=[...]): a walk that needs only ids and updated-at.
+	fields string
 }
 
 // readPage is an answer and when it arrived (Unix ns). ranked marks a page
@@ -270,6 +273,7 @@ func (w *walk) boundFilter() []coupa.Filter {
 
 func (w *walk) get(ctx context.Context, q coupa.Query) (coupa.Page, error) {
 	w.requests++
+	q.Fields = w.fields
 	page, err := w.list.List(ctx, w.table, q)
 	w.readAt = time.Now().UnixNano()
 	return page, err
