@@ -95,20 +95,11 @@ func (l *limiter) waitIdle(ctx context.Context) (time.Duration, error) {
 		if ok {
 			return time.Since(start), nil
 		}
-		if err := sleepCtx(ctx, every); err != nil {
-			return time.Since(start), err
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(every):
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

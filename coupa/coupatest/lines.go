@@ -66,9 +66,9 @@ func (s *Server) ChangeLines(table string, id int64) (time.Time, error) {
 	at := s.Now().Unix()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(id)
-	if i < 0 || t.recs[i].deleted {
-		return time.Time{}, fmt.Errorf("coupatest: %s has no record %d", table, id)
+	i, err := t.liveIndex(id)
+	if err != nil {
+		return time.Time{}, err
 	}
 	t.recs[i].lineVersion++
 	t.recs[i].lineAt = at

@@ -20,6 +20,16 @@ func (s *Server) table(name string) *table {
 	return t
 }
 
+// liveIndex returns the index in t.recs of record id, or an error when t has
+// no such record or it was deleted. t.mu must be held.
+func (t *table) liveIndex(id int64) (int, error) {
+	i := t.find(id)
+	if i < 0 || t.recs[i].deleted {
+		return -1, fmt.Errorf("coupatest: %s has no record %d", t.meta.Name, id)
+	}
+	return i, nil
+}
+
 // Update gives record id a new version stamped now and returns its new
 // updated_at. Unknown table names panic (a test bug); unknown or deleted
 // ids are an error.
@@ -28,9 +38,9 @@ func (s *Server) Update(table string, id int64) (time.Time, error) {
 	at := s.Now().Unix()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(id)
-	if i < 0 || t.recs[i].deleted {
-		return time.Time{}, fmt.Errorf("coupatest: %s has no record %d", table, id)
+	i, err := t.liveIndex(id)
+	if err != nil {
+		return time.Time{}, err
 	}
 	t.setUpdated(i, at)
 	return time.Unix(at, 0).UTC(), nil
@@ -148,9 +158,9 @@ func (s *Server) Delete(table string, id int64) error {
 	t := s.table(table)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i := t.find(id)
-	if i < 0 || t.recs[i].deleted {
-		return fmt.Errorf("coupatest: %s has no record %d", table, id)
+	i, err := t.liveIndex(id)
+	if err != nil {
+		return err
 	}
 	t.remove(i)
 	return nil
