@@ -19,12 +19,15 @@ import (
 )
 
 // Real log compaction on topics that compact at once (created beforehand
-// with segment.ms=100, min.cleanable.dirty.ratio=0.01,
-// delete.retention.ms=100): after several passes that republish records, the
+// with segment.ms=100, delete.retention.ms=100 and
+// min.cleanable.dirty.ratio=0.001, as the ratio counts bytes and ten
+// tombstones are a few hundred bytes beside hundreds of kilobytes): after several passes that republish records, the
 // broker's cleaner leaves exactly one record per key in every table topic,
 // each the latest version, and one cursor per table in the offsets topic,
 // the latest. What a consumer replaying the compacted topics from offset 0
-// rebuilds is the instance.
+// rebuilds is the instance. Records deleted before the last pass end, once
+// compacted, as their tombstone alone (or nothing, once the cleaner has
+// dropped it after delete.retention.ms): never as an older value.
 func TestRealCompactionKeepsLatestPerKey(t *testing.T) {
 	if be := getBackend(t); !be.apacheKafka {
 		t.Skipf("%s: the compaction test drives Apache Kafka's log cleaner", be.name)
@@ -36,7 +39,7 @@ func TestRealCompactionKeepsLatestPerKey(t *testing.T) {
 	adm := w.admin()
 	cfg := map[string]*string{}
 	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.ms": "100",
-		"min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "100"} {
+		"min.cleanable.dirty.ratio": "0.001", "delete.retention.ms": "100"} {
 		cfg[k] = &v
 	}
 	all := append(w.topics(), w.offsets)
@@ -77,15 +80,21 @@ func TestRealCompactionKeepsLatestPerKey(t *testing.T) {
 		states := w.sim.States(tb)
 		for i := range 10 {
 			w.sim.Update(tb, states[i*13].ID)
+			w.sim.Delete(tb, states[i*13+5].ID) // the sweep tombstones them
 		}
 	}
 	time.Sleep(1100 * time.Millisecond)
-	run()
+	last = w.sync(ctx, small, w.sweepEveryPass)
+	for _, r := range last {
+		published += r.Published
+	}
 	keys := w.sim.Count("users") + w.sim.Count("suppliers")
 	if published <= keys {
 		t.Fatalf("published %d records for %d keys: nothing to compact", published, keys)
 	}
-	w.assertTruth(ctx) // before compaction: every version, the last one the truth's
+	if tombstoned := w.assertTruth(ctx); tombstoned["users"] != 10 || tombstoned["suppliers"] != 10 { // before compaction: every version, the last one the truth's
+		t.Fatalf("tombstoned %v, want 10 users and 10 suppliers", tombstoned)
+	}
 
 	// Kafka never cleans the active segment, and rolls one only when
 	// something is appended after segment.ms. The table topics need no help:
@@ -97,7 +106,7 @@ func TestRealCompactionKeepsLatestPerKey(t *testing.T) {
 	// topic keeps getting them, this test appends an aborted transaction,
 	// which no read_committed consumer sees.
 	time.Sleep(200 * time.Millisecond)
-	rollSegments(t, ctx, w, []string{w.offsets})
+	rollSegments(t, ctx, w, all) // the tombstones are stamped now too
 
 	var state string
 	pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -112,6 +121,16 @@ func TestRealCompactionKeepsLatestPerKey(t *testing.T) {
 	}
 	t.Logf("compacted: %s (published %d records for %d keys)", state, published, keys)
 	w.assertTruth(ctx)
+	// A producer that starts on the compacted topics restores what they
+	// hold: its pass and sweep publish nothing, tombstone nothing more.
+	for _, r := range w.sync(ctx, small, w.sweepEveryPass) {
+		if r.Published != 0 {
+			t.Errorf("%s: a restart on the compacted topic published %d records", r.Table, r.Published)
+		}
+	}
+	if tombstoned := w.assertTruth(ctx); tombstoned["users"] > 10 || tombstoned["suppliers"] > 10 {
+		t.Errorf("tombstoned %v after the restart", tombstoned)
+	}
 }
 
 // compacted reports whether every table topic holds exactly one record per
@@ -127,7 +146,7 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 			w.t.Fatal(err)
 		}
 		perKey := map[int64]int{}
-		n, stale := 0, 0
+		n, stale, tombstones := 0, 0, 0
 		err = kread.Committed(ctx, w.topic(tb.Name), kread.FromStart(), func(r *kgo.Record) error {
 			id, err := strconv.ParseInt(string(r.Key), 10, 64)
 			if err != nil {
@@ -136,8 +155,15 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 			n++
 			perKey[id]++
 			want, found := truth[id]
-			if !found {
-				return fmt.Errorf("%s: record %d is not in the instance", tb.Name, id)
+			switch {
+			case !found && r.Value == nil:
+				tombstones++ // a deleted record: its tombstone, until delete.retention.ms has passed
+				return nil
+			case !found:
+				stale++ // a deleted record's value, before its tombstone compacts it away
+				return nil
+			case r.Value == nil:
+				return fmt.Errorf("%s: live record %d is tombstoned", tb.Name, id)
 			}
 			wantValue, _, err := schema.Append(nil, want.JSON)
 			if err != nil {
@@ -151,8 +177,8 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		state += fmt.Sprintf("%s: %d records for %d keys (%d older versions); ", tb.Name, n, len(perKey), stale)
-		if n != len(perKey) || len(perKey) != len(truth) || stale != 0 {
+		state += fmt.Sprintf("%s: %d records for %d keys (%d older versions, %d tombstones); ", tb.Name, n, len(perKey), stale, tombstones)
+		if n != len(perKey) || len(perKey)-tombstones != len(truth) || stale != 0 {
 			ok = false
 		}
 	}
