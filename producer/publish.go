@@ -74,17 +74,10 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			Headers:   headers,
 		})
 		if ts.lines != nil {
-			lineHeaders := sourceHeaders(instance, lineTable, r.updatedAt)
-			out = ts.lines.records(out, r, lineHeaders)
-			prev, ok := before[r.id]
-			if !ok {
-				prev = ts.published.lines(r.id)
-			}
-			gone := droppedLines(prev, r.lines)
-			out = ts.lines.tombstones(out, gone, r.updatedAt, lineHeaders)
-			before[r.id] = lineIDs(r.lines)
+			var gone int
+			out, gone = ts.lineRecords(out, r, before, sourceHeaders(instance, lineTable, r.updatedAt))
 			lines += len(r.lines)
-			dropped += len(gone)
+			dropped += gone
 			for _, l := range r.lines {
 				lineExtra += l.extra
 			}
@@ -100,6 +93,22 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 		ts.cfg.Metrics.tombstoned(ts.table.LineTopic, dropped)
 	}
 	return next, nil
+}
+
+// lineRecords appends the records of r's lines and the tombstones of the
+// lines its previous version had and r has not. before holds the line ids
+// of the parents this batch has published so far (the index holds what was
+// committed before it); lineRecords records r's there. It returns how many
+// lines were dropped.
+func (ts *tableSync) lineRecords(out []*kgo.Record, r pending, before map[int64][]int64, headers []kgo.RecordHeader) ([]*kgo.Record, int) {
+	out = ts.lines.records(out, r, headers)
+	prev, ok := before[r.id]
+	if !ok {
+		prev = ts.published.lines(r.id)
+	}
+	gone := droppedLines(prev, r.lines)
+	before[r.id] = lineIDs(r.lines)
+	return ts.lines.tombstones(out, gone, r.updatedAt, headers), len(gone)
 }
 
 // commit commits out with the cursor next in one transaction and returns
