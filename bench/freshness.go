@@ -89,7 +89,7 @@ type versionKey struct {
 
 func runFreshness(ctx context.Context, cfg config, set freshSetting) (freshnessResult, error) {
 	records := map[string]int{}
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.DefaultTables {
 		records[t.Name] = cfg.FreshRecords
 	}
 	w, err := newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,

@@ -277,7 +277,7 @@ type rateResult struct {
 func runRate(ctx context.Context, cfg config, variant string) (rateResult, error) {
 	records := map[string]int{"invoices": cfg.RateInv}
 	if variant == "b" {
-		for _, t := range coupa.Tables {
+		for _, t := range coupa.DefaultTables {
 			if t.Name != "invoices" {
 				records[t.Name] = cfg.RateOthers
 			}

@@ -77,10 +77,10 @@ func (w *world) close() {
 	w.sim.Close()
 }
 
-// tables returns the tables that have records, in coupa.Tables order.
+// tables returns the tables that have records, in coupa.DefaultTables order.
 func (w *world) tables() []string {
 	var out []string
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.DefaultTables {
 		if w.records[t.Name] > 0 {
 			out = append(out, t.Name)
 		}

@@ -107,8 +107,8 @@ func TestTokensCached(t *testing.T) {
 	sim := newSim(t, nil)
 	c := newClient(t, sim, nil)
 	var wg sync.WaitGroup
-	errs := make(chan error, len(coupa.Tables)*2)
-	for _, tb := range coupa.Tables {
+	errs := make(chan error, len(coupa.DefaultTables)*2)
+	for _, tb := range coupa.DefaultTables {
 		for range 2 {
 			wg.Go(func() {
 				if _, err := listAll(t.Context(), c, tb); err != nil {
@@ -124,11 +124,11 @@ func TestTokensCached(t *testing.T) {
 	}
 	st := sim.Stats()
 	var lists int64
-	for _, tb := range coupa.Tables {
+	for _, tb := range coupa.DefaultTables {
 		lists += st.Total(tb.Name, 200)
 	}
-	if st.Tokens != int64(len(coupa.Tables)) || lists < 2*int64(len(coupa.Tables)) {
-		t.Errorf("%d tokens for %d list calls; want one per table (%d)", st.Tokens, lists, len(coupa.Tables))
+	if st.Tokens != int64(len(coupa.DefaultTables)) || lists < 2*int64(len(coupa.DefaultTables)) {
+		t.Errorf("%d tokens for %d list calls; want one per table (%d)", st.Tokens, lists, len(coupa.DefaultTables))
 	}
 }
 
@@ -216,7 +216,7 @@ func TestTokenRenewedOn401(t *testing.T) {
 		c := newClient(t, sim, nil)
 		listEach := func() {
 			var wg sync.WaitGroup
-			for _, tb := range coupa.Tables {
+			for _, tb := range coupa.DefaultTables {
 				wg.Go(func() {
 					if _, err := c.List(t.Context(), tb, coupa.Query{Limit: 5}); err != nil {
 						t.Error(err)
@@ -229,12 +229,12 @@ func TestTokenRenewedOn401(t *testing.T) {
 		sim.ExpireTokens()
 		listEach()
 		st := sim.Stats()
-		for _, tb := range coupa.Tables {
+		for _, tb := range coupa.DefaultTables {
 			if n := st.Total(tb.Name, http.StatusUnauthorized); n != 1 {
 				t.Errorf("%s: %d 401s, want 1", tb.Name, n)
 			}
 		}
-		if want := 2 * int64(len(coupa.Tables)); st.Tokens != want {
+		if want := 2 * int64(len(coupa.DefaultTables)); st.Tokens != want {
 			t.Errorf("%d tokens minted, want %d", st.Tokens, want)
 		}
 	})

@@ -350,7 +350,7 @@ func (c *Client) interpret(t Table, resp *http.Response, body []byte, access str
 	if !isJSON(ct) {
 		return Page{}, bad("not JSON (an XML answer, a login page or a proxy's error page?)", false)
 	}
-	recs, err := DecodePage(body)
+	recs, err := decodePage(body, t.HasUpdatedAt())
 	if err != nil {
 		// Broken JSON under a JSON content type is most often a body cut
 		// short on the way; the same request usually succeeds again.

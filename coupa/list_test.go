@@ -159,7 +159,7 @@ func TestListEveryTableVerbatim(t *testing.T) {
 	t.Parallel()
 	sim := newSim(t, nil)
 	c := newClient(t, sim, nil)
-	for _, tb := range coupa.Tables {
+	for _, tb := range coupa.DefaultTables {
 		t.Run(tb.Name, func(t *testing.T) {
 			t.Parallel()
 			truth := sim.Truth(tb.Name)
@@ -230,7 +230,7 @@ func TestAcceptJSON(t *testing.T) {
 			hc, w := tap(sim)
 			w.edit = tc.edit
 			c := newClient(t, sim, func(cfg *coupa.Config) { cfg.HTTPClient = hc })
-			for _, tb := range coupa.Tables {
+			for _, tb := range coupa.DefaultTables {
 				p, err := c.List(t.Context(), tb, coupa.Query{OrderBy: "id", Limit: 3})
 				if tc.wantErr != nil {
 					if err == nil {
@@ -258,8 +258,8 @@ func TestAcceptJSON(t *testing.T) {
 					}
 				}
 			}
-			if n != len(coupa.Tables) {
-				t.Errorf("saw %d list requests, want %d", n, len(coupa.Tables))
+			if n != len(coupa.DefaultTables) {
+				t.Errorf("saw %d list requests, want %d", n, len(coupa.DefaultTables))
 			}
 		})
 	}

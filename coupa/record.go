@@ -16,7 +16,8 @@ type Record struct {
 	// ID is the object's Coupa id.
 	ID int64
 	// UpdatedAt is the object's updated-at as a UTC instant (second
-	// precision, as Coupa sends it).
+	// precision, as Coupa sends it); zero for a table without updated-at
+	// (Table.HasUpdatedAt).
 	UpdatedAt time.Time
 	// Raw is the object's JSON, unchanged: hyphenated keys, decimals as
 	// strings, unknown keys and the instance's UTC offset all preserved.
@@ -36,7 +37,11 @@ type Page struct {
 // an integer "id" and an "updated-at" datetime. Anything else is an error; an
 // empty array is an empty page. Numbers stay exact: each record's Raw is its
 // bytes in body, unchanged and not copied.
-func DecodePage(body []byte) ([]Record, error) {
+func DecodePage(body []byte) ([]Record, error) { return decodePage(body, true) }
+
+// decodePage is DecodePage for a table whose records may lack updated-at
+// (needUpdatedAt false): a missing one is zero, a present one must parse.
+func decodePage(body []byte, needUpdatedAt bool) ([]Record, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
 		return nil, fmt.Errorf("coupa: list response is not a JSON array")
@@ -46,7 +51,7 @@ func DecodePage(body []byte) ([]Record, error) {
 	}
 	out := make([]Record, 0, MaxLimit)
 	err := arrayElements(body, func(raw []byte) error {
-		r, err := decodeHead(raw)
+		r, err := decodeHead(raw, needUpdatedAt)
 		if err != nil {
 			return fmt.Errorf("coupa: record %d of page: %w", len(out), err)
 		}
@@ -62,7 +67,7 @@ func DecodeRecord(raw json.RawMessage) (Record, error) {
 	if err := validJSON(raw); err != nil {
 		return Record{}, fmt.Errorf("not a JSON object: %w", err)
 	}
-	return decodeHead(raw)
+	return decodeHead(raw, true)
 }
 
 // validJSON reports a syntax error (wrapping a *json.SyntaxError, which the
@@ -85,8 +90,9 @@ func validJSON(b []byte) error {
 	return err
 }
 
-// decodeHead reads id and updated-at from a valid JSON value.
-func decodeHead(raw []byte) (Record, error) {
+// decodeHead reads id and updated-at from a valid JSON value. A missing
+// updated-at is zero unless needUpdatedAt.
+func decodeHead(raw []byte, needUpdatedAt bool) (Record, error) {
 	idRaw, atRaw, isObject := headFields(raw)
 	if !isObject {
 		return Record{}, fmt.Errorf("not a JSON object: %s", truncate(raw, 40))
@@ -94,6 +100,9 @@ func decodeHead(raw []byte) (Record, error) {
 	id, err := strconv.ParseInt(string(idRaw), 10, 64)
 	if err != nil {
 		return Record{}, fmt.Errorf("id %s is not an integer", truncate(idRaw, 40))
+	}
+	if atRaw == nil && !needUpdatedAt {
+		return Record{ID: id, Raw: raw}, nil
 	}
 	var s string
 	if err := json.Unmarshal(atRaw, &s); err != nil {

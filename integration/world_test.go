@@ -69,7 +69,7 @@ func newWorld(t *testing.T, simCfg coupatest.Config, tables ...string) *world {
 		prefix: "it." + name + "." + hex.EncodeToString(nonce) + "."}
 	w.offsets = w.prefix + "offsets"
 	if len(tables) == 0 {
-		w.tables = coupa.Tables
+		w.tables = coupa.DefaultTables
 	}
 	for _, n := range tables {
 		tb, err := coupa.LookupTable(n)

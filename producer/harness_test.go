@@ -46,7 +46,7 @@ func newHarness(t *testing.T, simCfg coupatest.Config, tables ...string) *harnes
 	}
 	h := &harness{t: t, sim: sim, cluster: cluster, reg: reg, client: client}
 	if len(tables) == 0 {
-		h.tables = coupa.Tables
+		h.tables = coupa.DefaultTables
 	}
 	for _, name := range tables {
 		tb, err := coupa.LookupTable(name)

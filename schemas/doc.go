@@ -1,5 +1,6 @@
-// Package schemas holds the Avro value schemas of the eight synced Coupa
-// tables and converts Coupa's JSON records to Avro binary, losslessly.
+// Package schemas holds the Avro value schemas of every table of
+// coupa.Catalog (and of the line topics of those with lines) and converts
+// Coupa's JSON records to Avro binary, losslessly.
 //
 // # Schemas
 //
@@ -10,10 +11,15 @@
 // the generator produces.
 //
 //   - Names: the top-level record is coupa.<AvroName> (coupa.Invoice); nested
-//     records live in coupa.<table> (coupa.invoice.Supplier,
-//     coupa.invoice.InvoiceLine). A definition referenced twice in one
-//     schema is defined once and reused by name. An association to the line
+//     records live in coupa.<snake_case AvroName> (coupa.invoice.Supplier,
+//     coupa.invoice.InvoiceLine), each named after its definition without
+//     the characters Avro names cannot hold (Asn-Header ->
+//     coupa.inventory_transfer.AsnHeader). A definition referenced twice in
+//     one schema is defined once and reused by name; two definitions that
+//     would get one name make generation fail. An association to the line
 //     definition itself is named <Line>Ref (coupa.invoice.InvoiceLineRef).
+//     Tables sharing a definition (the inventory transactions) each have
+//     their own names.
 //   - Fields: the Coupa key with '-' replaced by '_'. A '?' (Ruby predicate
 //     keys such as "active?") becomes "_q"; any other character outside
 //     [A-Za-z0-9_] becomes "_x<hex code point>"; a leading digit gets a '_'
@@ -22,7 +28,9 @@
 //     carries the original in a "coupa.key" property. Two keys mapping to
 //     one name make generation fail rather than guess.
 //   - Order: id, created_at, updated_at, the rest by Coupa key,
-//     custom_fields, extra. Every field has a doc from the OpenAPI
+//     custom_fields, extra. A definition without updated-at (currencies,
+//     budget_line_adjustments) has no updated_at field; nothing here needs
+//     one. Every field has a doc from the OpenAPI
 //     description (or one naming the key when Coupa gives none).
 //   - Types: integer -> long; boolean -> boolean; datetime ->
 //     long timestamp-millis (UTC); every other string format (including

@@ -3,10 +3,14 @@ package schemas_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
+	"github.com/coupa-kafka/coupa-kafka/internal/openapi"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
@@ -139,5 +143,188 @@ func TestCardNumbersMaskedByDefault(t *testing.T) {
 	_, got := publish(t, "users", &schemas.Redaction{}, raw)
 	if card, _ := got["pcard"].(map[string]any); card["number"] != "4111111111111111" {
 		t.Errorf("with the masks configured away, pcard is %v", got["pcard"])
+	}
+}
+
+// Every table the redaction data names is a catalog table, every default
+// publishes, and every key a default mask reaches through extra is one the
+// R39 definition of that association has: a typo would silently mask
+// nothing.
+func TestRedactionDataNamesRealFields(t *testing.T) {
+	catalog := map[string]coupa.Table{}
+	for _, tb := range coupa.Catalog {
+		catalog[tb.Name] = tb
+	}
+	for _, m := range []map[string][]string{schemas.Credentials, schemas.DefaultMasks} {
+		for table := range m {
+			if _, ok := catalog[table]; !ok {
+				t.Errorf("%s is not a catalog table", table)
+			}
+		}
+	}
+	for _, tb := range coupa.Catalog {
+		r := schemas.DefaultRedaction(tb.Name)
+		if _, err := schemas.Published(tb.Name, &r); err != nil {
+			t.Errorf("%s: %v", tb.Name, err)
+		}
+		for _, path := range r.Mask {
+			assoc, key, ok := strings.Cut(path, ".extra.")
+			if !ok {
+				continue
+			}
+			doc, def, err := openapi.LoadDefinition(tb.OpenAPIFile, tb.Definition)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := def.Property(strings.ReplaceAll(assoc, "_", "-"))
+			ref := p.Ref
+			if p.Items != nil {
+				ref = p.Items.Ref
+			}
+			if !ok || ref == "" {
+				t.Errorf("%s: %s is not an association in %s", tb.Name, assoc, tb.Definition)
+				continue
+			}
+			ad, err := doc.Definition(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := ad.Property(key); !ok {
+				t.Errorf("%s: %s (%s) has no key %q", tb.Name, assoc, ref, key)
+			}
+		}
+	}
+	// DefaultRedaction hands out its own slices: appending to one (as the
+	// configuration does) never changes another table's or a later call's.
+	a := schemas.DefaultRedaction("supplier_information")
+	_ = append(a.Mask, "name")
+	if b := schemas.DefaultRedaction("supplier_information"); slices.Contains(b.Mask, "name") {
+		t.Error("DefaultRedaction shares its Mask slice")
+	}
+}
+
+// The catalog's sensitive fields are redacted by default: cXML secrets never
+// published, tax ids and social security numbers masked, bank account
+// numbers masked inside every remit-to address (where they reach Kafka in the
+// address's extra map), card numbers masked in purchase order changes.
+// Everything else, including the bank's codes, is published as sent.
+func TestCatalogSensitiveFieldsRedactedByDefault(t *testing.T) {
+	const (
+		secret = "s3cr3t-0451"
+		tax    = "TAX-123456789"
+		ssn    = "078-05-1120"
+		acct   = "000123456789"
+		iban   = "DE89370400440532013000"
+		card   = "4111111111111111"
+	)
+	addr := `{"id":%d,"email":"ap@example.com","bank-name":"First Bank","bank-routing-number":"021000021","bank-account-number":"` + acct + `","iban-number":"` + iban + `","international-bank-account-number":"` + iban + `"}`
+	addrs := `[` + fmt.Sprintf(addr, 1) + `, null ,` + fmt.Sprintf(addr, 2) + `]`
+	cases := []struct {
+		table, json string
+		secrets     []string
+		check       func(map[string]any) error
+	}{
+		{"supplier_information", `{"id":1,"cxml-secret":"` + secret + `","federal-tax-num":"` + tax + `","intl-tax-num":"` + tax + `","social-security-number":"` + ssn + `","name":"Acme","supplier-information-addresses":` + addrs + `}`,
+			[]string{secret, tax, ssn, acct, iban}, func(m map[string]any) error {
+				if m["cxml-secret"] != nil || m["federal-tax-num"] != schemas.Mask || m["social-security-number"] != schemas.Mask || m["name"] != "Acme" {
+					return fmt.Errorf("published %v", m)
+				}
+				return remitTo(m["supplier-information-addresses"])
+			}},
+		{"supplier_information_sites", `{"id":1,"cxml-secret":"` + secret + `","addresses":` + addrs + `}`,
+			[]string{secret, acct, iban}, func(m map[string]any) error { return remitTo(m["addresses"]) }},
+		{"supplier_sites", `{"id":1,"cxml-secret":"` + secret + `","name":"Acme"}`, []string{secret}, nil},
+		{"suppliers", `{"id":1,"cxml-secret":"` + secret + `1","cxml-invoice-secret":"` + secret + `2","coupa-connect-secret":"` + secret + `3","name":"Acme"}`, []string{secret}, nil},
+		{"tax_registrations", `{"id":1,"number":"` + tax + `","owner-type":"Supplier","owner-id":9}`, []string{tax}, func(m map[string]any) error {
+			if m["number"] != schemas.Mask || m["owner-type"] != "Supplier" {
+				return fmt.Errorf("published %v", m)
+			}
+			return nil
+		}},
+		{"business_entities", `{"id":1,"formation-type":"Person","tax-registrations":[{"id":5,"number":"` + tax + `","country":{"code":"DE"}}]}`, []string{tax}, func(m map[string]any) error {
+			regs, _ := m["tax-registrations"].([]any)
+			if len(regs) != 1 || regs[0].(map[string]any)["number"] != schemas.Mask || regs[0].(map[string]any)["id"] != float64(5) {
+				return fmt.Errorf("tax registrations published as %v", m["tax-registrations"])
+			}
+			return nil
+		}},
+		{"purchase_order_changes", `{"id":1,"pcard":{"id":7,"number":"` + card + `"}}`, []string{card}, nil},
+	}
+	for _, c := range cases {
+		bin, got := publish(t, c.table, nil, []byte(c.json))
+		for _, s := range c.secrets {
+			if bytes.Contains(bin, []byte(s)) {
+				t.Errorf("%s: %q reached the Avro value: %v", c.table, s, got)
+			}
+		}
+		if c.check != nil {
+			if err := c.check(got); err != nil {
+				t.Errorf("%s: %v", c.table, err)
+			}
+		}
+		// Configured away, everything but the credentials is published.
+		bin, _ = publish(t, c.table, &schemas.Redaction{}, []byte(c.json))
+		for _, s := range c.secrets {
+			if s != secret && !bytes.Contains(bin, []byte(s)) {
+				t.Errorf("%s: with the masks configured away, %q is not published", c.table, s)
+			}
+		}
+	}
+}
+
+// remitTo checks a published array of remit-to addresses: account numbers
+// masked in each address's extra map, the rest as sent.
+func remitTo(v any) error {
+	as, _ := v.([]any)
+	if len(as) != 3 || as[1] != nil {
+		return fmt.Errorf("addresses published as %v", v)
+	}
+	for _, a := range []any{as[0], as[2]} {
+		m, _ := a.(map[string]any)
+		for _, k := range []string{"bank-account-number", "iban-number", "international-bank-account-number"} {
+			if m[k] != schemas.Mask {
+				return fmt.Errorf("address %v: %s is %v", m["id"], k, m[k])
+			}
+		}
+		if m["bank-routing-number"] != "021000021" || m["bank-name"] != "First Bank" || m["email"] != "ap@example.com" {
+			return fmt.Errorf("address published as %v", m)
+		}
+	}
+	return nil
+}
+
+// Paths into extra and into arrays are checked like any other.
+func TestRedactionPathsIntoExtraAndArrays(t *testing.T) {
+	for _, tc := range []struct {
+		table string
+		r     schemas.Redaction
+		want  string
+	}{
+		{"supplier_information", schemas.Redaction{Mask: []string{"supplier_information_addresses.extra"}}, "names no key"},
+		{"supplier_information", schemas.Redaction{Mask: []string{"supplier_information_addresses.extra.email"}}, "name it email"},
+		{"supplier_information", schemas.Redaction{Mask: []string{"supplier_information_addresses.nope"}}, `no field "nope"`},
+		{"supplier_information", schemas.Redaction{Mask: []string{"name.x"}}, "not a record"},
+		{"invoices", schemas.Redaction{Mask: []string{"invoice_lines.description"}}, "are lines"},
+	} {
+		_, err := schemas.Published(tc.table, &tc.r)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %+v: %v, want %q", tc.table, tc.r, err, tc.want)
+		}
+	}
+	// An array that does not fit its schema lands in extra as its JSON
+	// text, redacted all the same.
+	odd := []byte(`{"id":1,"addresses": [ {"id":1,"iban-number":"DE89370400440532013000"} , 2 ,[ ], {"iban-number":null} ] }`)
+	bin, got := publish(t, "supplier_information_sites", nil, odd)
+	if bytes.Contains(bin, []byte("DE8937")) {
+		t.Errorf("an IBAN in an ill-fitting array reached Kafka: %v", got["addresses"])
+	}
+	if as, _ := got["addresses"].([]any); len(as) != 4 || as[0].(map[string]any)["iban-number"] != schemas.Mask || as[3].(map[string]any)["iban-number"] != nil {
+		t.Errorf("addresses published as %v", got["addresses"])
+	}
+	// A top-level key the schema does not know can be hashed through extra.
+	r := &schemas.Redaction{Hash: []string{"extra.secret-note"}, HashKey: "k"}
+	bin, got = publish(t, "tax_registrations", r, []byte(`{"id":1,"secret-note":"hush-0451"}`))
+	if h, _ := got["secret-note"].(string); !strings.HasPrefix(h, "hmac-sha256:") || bytes.Contains(bin, []byte("hush-0451")) {
+		t.Errorf("secret-note published as %v", got["secret-note"])
 	}
 }

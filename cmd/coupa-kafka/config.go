@@ -153,7 +153,7 @@ func (f *Flags) tables() ([]coupa.Table, error) {
 		return nil, fmt.Errorf("COUPA_TABLES names unknown tables %s (known: %s)", strings.Join(unknown, ", "), coupa.TableNames())
 	}
 	var out []coupa.Table
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.DefaultTables {
 		if want[t.Name] {
 			out = append(out, t)
 		}

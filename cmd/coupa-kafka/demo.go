@@ -81,7 +81,7 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	reg := srfake.New()
 	defer reg.Close()
 	records := map[string]int{}
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.DefaultTables {
 		records[t.Name] = c.Records
 	}
 	cfg := coupatest.DefaultConfig()
@@ -166,7 +166,7 @@ func (c *DemoCmd) dataDir() (string, error) {
 // between two runs: a few updates and a few new records.
 func (c *DemoCmd) changeInstance(sim *coupatest.Server) {
 	for i := 0; i < c.Changes; i++ {
-		t := coupa.Tables[i%len(coupa.Tables)].Name
+		t := coupa.DefaultTables[i%len(coupa.DefaultTables)].Name
 		if i%3 == 0 {
 			sim.Insert(t, 1)
 			continue

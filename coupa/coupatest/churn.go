@@ -12,12 +12,19 @@ import (
 // also deletes a record every seventh step (never a table's last one). With
 // Config.LineChanges it also changes the lines of a record every tenth step
 // (ChangeLines), in one of the given tables that have a line list resource.
-// Tests run it while a sync runs, then compare the topics with Truth once it
-// has stopped.
+// Any catalog tables may churn, whatever their path or Mode; on
+// budget_lines most updates keep the updated-at (see Update), and an
+// empty table only gets inserts. Tests run it while a sync runs, then
+// compare the topics with Truth once it has stopped.
 func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...string) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	// randomID picks a live record; 0 (no record has it) when there is
+	// none, which every mutation refuses harmlessly.
 	randomID := func(table string) int64 {
 		states := s.States(table)
+		if len(states) == 0 {
+			return 0
+		}
 		return states[rng.IntN(len(states))].ID
 	}
 	var lined []string // the tables whose lines can change on their own

@@ -16,14 +16,16 @@ type Client struct {
 }
 
 // Config shapes a simulated instance. The zero value is a usable instance:
-// DefaultRecords records per table, one client (DefaultClientID /
-// DefaultClientSecret) granted every table's scope, UTC offset -07:00.
+// DefaultRecords records in every table of coupa.Catalog, one client
+// (DefaultClientID / DefaultClientSecret) granted every table's scope, UTC
+// offset +00:00.
 type Config struct {
 	// Seed makes the data: the same Seed and Epoch render the same bytes.
 	Seed int64
 	// Records is the initial number of records per table name
-	// ("invoices"). Nil means DefaultRecords for every table; a table
-	// missing from a non-nil map starts empty.
+	// ("invoices", any table of coupa.Catalog). Nil means DefaultRecords
+	// for every catalog table; a table missing from a non-nil map starts
+	// empty.
 	Records map[string]int
 	// Epoch is the end of the generated history; initial created_at and
 	// updated_at lie in the History before it. Zero: the simulator's now,
@@ -46,7 +48,7 @@ type Config struct {
 	// renders. Zero means UTC ("+00:00"); DefaultConfig uses -7h.
 	UTCOffset time.Duration
 	// Clients are the registered OAuth clients. Nil: one default client
-	// granted every table's scope.
+	// granted AllScopes.
 	Clients []Client
 	// NoObjectScopes makes the instance refuse every scope parameter with
 	// invalid_scope, as instances without per-object scopes do; a token
@@ -93,11 +95,17 @@ func DefaultConfig() Config {
 	return Config{Seed: 1, UTCOffset: -7 * time.Hour}
 }
 
-// AllScopes returns the scopes of all eight tables.
+// AllScopes returns the distinct scopes of every table of coupa.Catalog, in
+// catalog order (the eight documents' scopes first): what the default
+// client is granted.
 func AllScopes() []string {
-	out := make([]string, len(coupa.Tables))
-	for i, t := range coupa.Tables {
-		out[i] = t.Scope
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range coupa.Catalog {
+		if !seen[t.Scope] {
+			seen[t.Scope] = true
+			out = append(out, t.Scope)
+		}
 	}
 	return out
 }
@@ -105,7 +113,7 @@ func AllScopes() []string {
 func (c Config) withDefaults(now time.Time) Config {
 	if c.Records == nil {
 		c.Records = map[string]int{}
-		for _, t := range coupa.Tables {
+		for _, t := range coupa.Catalog {
 			c.Records[t.Name] = DefaultRecords
 		}
 	}

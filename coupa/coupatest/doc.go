@@ -12,7 +12,7 @@
 // HTTPClient() trusts it (and follows no redirects), CertPool() and
 // CACertPEM() hand its certificate to other clients (the demo writes the PEM
 // to a file named by SSL_CERT_FILE). The default client is DefaultClientID /
-// DefaultClientSecret, granted every table's scope.
+// DefaultClientSecret, granted every catalog table's scope (AllScopes).
 //
 // # What it serves
 //
@@ -24,10 +24,13 @@
 // Config.TokenTTL by the instance's clock; an unknown or expired token gets
 // 401, a token without the table's scope 403.
 //
-// GET /api/<table> for the eight tables of coupa.Tables: a bare JSON array
-// when the request says Accept: application/json, an XML document otherwise
-// (404 when empty). limit is capped at 50 (and defaults to it), offset skips,
-// order_by with dir=asc|desc sorts (400 for an unknown attribute); without
+// GET <Path> for every table of coupa.Catalog (the eight documents and the
+// other R39 list resources, at paths of one or several segments such as
+// /api/asn/headers or /api/payables/invoices, routed by the whole path): a
+// bare JSON array when the request says Accept: application/json, an XML
+// document otherwise (404 when empty). limit is capped at 50 (and defaults
+// to it), offset skips, order_by with dir=asc|desc sorts (400 for an
+// unknown attribute); without
 // order_by records come in id order, which is not updated_at order. Filters
 // are attr[op]=value with the operators of coupa-api.md, attributes spelled
 // with underscores or hyphens, associations filtered by a nested key
@@ -35,7 +38,11 @@
 // {"errors":{"attr":["message"]}}. Datetimes must be ISO 8601 with a zone
 // (a bare date is midnight UTC). fields=[...] and return_object=limited|shallow
 // shape the payload. Every answer carries the instance's clock in its Date
-// header. GET /api/<table>/<id> answers one record, 404 once it is deleted.
+// header. GET <Path>/<id> answers one record, 404 once it is deleted.
+// Tables whose definition has no updated-at (currencies,
+// budget_line_adjustments: !Table.HasUpdatedAt) render none, and a filter
+// or order on it is 400 like any unknown attribute; they list by id
+// (order_by=id, id[gt]=...), as a full refresh reads them.
 //
 // GET /api/purchase_order_lines (scope core.purchase_order.read) and
 // GET /api/expense_lines (core.expense.read) are R39's line list resources:
@@ -48,11 +55,15 @@
 //
 // # The data
 //
-// Records are generated from Config.Seed and shaped by Coupa's R39 OpenAPI
-// definitions: hyphenated keys, associations as id plus natural keys, line
-// arrays, a per-instance custom-fields object, decimals as strings,
-// datetimes in the instance's offset at second precision, nulls, and keys a
-// later release added. Only (id, created_at, updated_at, version) and the
+// Every catalog table is generated from its R39 OpenAPI definition (the
+// same embedded files the schemas come from), DefaultRecords each unless
+// Config.Records says otherwise, each in an id range of its own (currencies
+// from 1, the ids records' currency associations use). Records are
+// generated from Config.Seed: hyphenated keys, associations as id plus
+// natural keys (pointing at the target table's records where the
+// definition is a catalog table's), line arrays, a per-instance
+// custom-fields object, decimals as strings, datetimes in the instance's
+// offset at second precision, nulls, and keys a later release added. Only (id, created_at, updated_at, version) and the
 // lines' own (version, changed_at) are stored per record; bodies are
 // rendered on demand, identical for the same versions. A line's id is its
 // record's*100+k and its updated-at the later of its record's and its own.
@@ -60,7 +71,8 @@
 // including one of Config.TieSize (> 50) records in one second.
 //
 // Ground truth: Truth (ids to latest visible version and JSON), Record,
-// States (no rendering: for big tables), Count, Counts.
+// States (no rendering: for big tables), Count, Counts (every catalog
+// table). Truth keeps an updated_at also for tables that render none.
 //
 // # Changing it under a running sync
 //
@@ -68,9 +80,13 @@
 // version whose updated_at is already in the past), BeginWrite/Commit (a
 // stamped write that becomes visible later), Delete, SetSkew (the instance
 // clock = host clock + skew, used for Date, new updated_at and token expiry).
+// Budget lines' updated-at is unreliable, as coupa-api.md warns: two of
+// three of their new versions change content but keep the previous
+// updated-at, so only a full refresh sees them.
 // ChangeLines changes a purchase order's or expense report's lines on their
 // own, as a receipt does: new line content and line updated-at, while the
-// record's updated-at and version stay. Churn plays a busy instance; with
+// record's updated-at and version stay. Churn plays a busy instance, over
+// any catalog tables; with
 // Config.Deletes it also deletes records and drops lines, with
 // Config.LineChanges it also calls ChangeLines. All are safe while requests
 // are served.

@@ -76,12 +76,14 @@ func parseFilter(p *plan, key string, values []string) (*filter, error) {
 	}
 	attr := hyphenate(name)
 	f := &filter{attr: name}
-	switch attr {
-	case "id":
+	// created_at and updated_at exist only where the definition has them:
+	// filtering a table without updated-at (currencies) on it is a 400.
+	switch {
+	case attr == "id":
 		f.target, f.kind = tID, vNumber
-	case "created-at":
+	case attr == "created-at" && p.byKey[attr] != nil:
 		f.target, f.kind = tCreated, vTime
-	case "updated-at":
+	case attr == "updated-at" && p.byKey[attr] != nil:
 		f.target, f.kind = tUpdated, vTime
 	default:
 		fd, ok := p.byKey[attr]

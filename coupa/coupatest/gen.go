@@ -1,6 +1,10 @@
 package coupatest
 
-import "hash/fnv"
+import (
+	"hash/fnv"
+
+	"github.com/coupa-kafka/coupa-kafka/coupa"
+)
 
 // Every generated value is a pure function of a 64-bit hash of (seed, field,
 // record id, version), so any single field can be computed without rendering
@@ -43,6 +47,7 @@ var (
 	}
 	currencyCodes = []string{"USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "INR"}
 	currencyNames = []string{"US Dollar", "Euro", "Pound Sterling", "Yen", "Canadian Dollar", "Australian Dollar", "Swiss Franc", "Indian Rupee"}
+	currencySyms  = []string{"$", "€", "£", "¥", "$", "$", "CHF", "₹"}
 	countryCodes  = []string{"US", "DE", "GB", "FR", "JP", "CA", "AU", "CH", "IN", "BR", "MX", "NL"}
 	countryNames  = []string{"United States", "Germany", "United Kingdom", "France", "Japan", "Canada", "Australia", "Switzerland", "India", "Brazil", "Mexico", "Netherlands"}
 	cityPool      = []string{"San Mateo", "Berlin", "London", "Paris", "Tokyo", "Toronto", "Sydney", "Zürich", "Mumbai", "São Paulo"}
@@ -61,13 +66,26 @@ var (
 	defaultStatus = []string{"active", "inactive"}
 )
 
-// tableDefs maps a definition name to the table that holds such objects, so
-// associations point at ids that exist and their natural keys (a supplier's
-// name) equal what the target table renders for the same id.
-var tableDefs = map[string]string{
-	"InvoiceHeader": "invoices", "OrderHeader": "purchase_orders", "RequisitionHeader": "requisitions",
-	"Supplier": "suppliers", "Contract": "contracts", "ExpenseReport": "expense_reports",
-	"User": "users", "UserSimple": "users", "Approval": "approvals",
+// tableDefs maps a definition name to the catalog table that holds such
+// objects, so associations point at ids that exist and their natural keys
+// (a supplier's name) equal what the target table renders for the same id.
+// A definition several tables share (InventoryTransaction) maps to none:
+// an association to one cannot say which table it is in.
+var tableDefs = defTables()
+
+func defTables() map[string]string {
+	out := map[string]string{"UserSimple": "users"} // the nested form of User
+	shared := map[string]bool{}
+	for _, t := range coupa.Catalog {
+		if _, dup := out[t.Definition]; dup {
+			shared[t.Definition] = true
+		}
+		out[t.Definition] = t.Name
+	}
+	for d := range shared {
+		delete(out, d)
+	}
+	return out
 }
 
 // namespace is the salt namespace of a definition: UserSimple is the nested
@@ -89,8 +107,34 @@ var idPrefix = map[string]string{
 }
 
 // smallRefCounts bounds the ids of reference data so a handful of currencies
-// or countries recur, as on a real instance.
+// or countries recur, as on a real instance. Where the definition is a
+// catalog table (currencies, payment_terms, ...) associations point at the
+// table's first ids, so they exist there too.
 var smallRefCounts = map[string]int{
 	"Currency": len(currencyCodes), "Country": len(countryCodes), "PaymentTerm": 6,
 	"ShippingTerm": 5, "Department": 40, "AccountType": 4, "TaxCode": 12, "Uom": 10,
+}
+
+// appendCurrency appends the code, name or symbol (k) of the currency with
+// id: ids 1..8 are the pool's real currencies (USD is 1), the ones that
+// records' associations point at; later ids get unique made-up codes
+// ("XAK"), so a currencies table of any size (up to 684) never repeats one.
+func appendCurrency(dst []byte, k strKind, id int64) []byte {
+	if i := id - 1; i >= 0 && i < int64(len(currencyCodes)) {
+		switch k {
+		case sCurrencyName:
+			return append(dst, currencyNames[i]...)
+		case sCurrencySymbol:
+			return append(dst, currencySyms[i]...)
+		}
+		return append(dst, currencyCodes[i]...)
+	}
+	switch k {
+	case sCurrencyName:
+		dst = append(dst, "Currency "...)
+	case sCurrencySymbol:
+		return append(dst, "¤"...)
+	}
+	n := uint64(id) % 676
+	return append(dst, 'X', byte('A'+n/26), byte('A'+n%26))
 }

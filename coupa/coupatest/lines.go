@@ -2,7 +2,6 @@ package coupatest
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -45,10 +44,6 @@ func newLineList(parent *table) *table {
 	meta.Definition, meta.AvroName = lp.def, lp.def
 	return &table{meta: meta, plan: lp, lineOf: parent}
 }
-
-// lineListName is the path segment a line list is served under
-// ("purchase_order_lines").
-func lineListName(lt *table) string { return strings.TrimPrefix(lt.meta.Path, "/api/") }
 
 // ChangeLines changes every line of record id on its own, stamped with the
 // instance's now: each line renders new content (its volatile values, e.g.

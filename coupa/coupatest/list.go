@@ -62,13 +62,15 @@ func parseList(p *plan, raw string) (*listQuery, error) {
 			q.offset = n
 		}
 	}
-	switch ob := hyphenate(vals.Get("order_by")); ob {
-	case "":
-	case "id":
+	// created_at and updated_at exist only where the definition has them
+	// (currencies have neither): elsewhere they are unknown attributes.
+	switch ob := hyphenate(vals.Get("order_by")); {
+	case ob == "":
+	case ob == "id":
 		q.order = orderID
-	case "created-at":
+	case ob == "created-at" && p.byKey[ob] != nil:
 		q.order = orderCreated
-	case "updated-at":
+	case ob == "updated-at" && p.byKey[ob] != nil:
 		q.order = orderUpdated
 	default:
 		f, ok := p.byKey[ob]

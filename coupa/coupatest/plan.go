@@ -59,8 +59,10 @@ const (
 	sPhone
 	sStreet
 	sCity
-	sCurrencyCode
-	sCurrencyName
+	sCurrencyCode   // a currency code as an attribute of a record
+	sCurrencyISO    // a Currency's own code (currencies, associations)
+	sCurrencyName   // a Currency's own name
+	sCurrencySymbol // a Currency's own symbol
 	sCountryCode
 	sCountryName
 )
@@ -291,7 +293,7 @@ func (b *builder) scalar(f *field, ns string, prop openapi.Property) {
 		}
 	}
 	switch {
-	case len(prop.Enum) > 0:
+	case len(prop.Enum) > 0 && prop.Type != "boolean": // a boolean's enum is just true, false
 		f.kind, f.enum, f.volatile = kEnum, prop.Enum, true
 		_, err := strconv.Atoi(prop.Enum[0])
 		f.quoted = prop.Type != "integer" || err != nil
@@ -313,6 +315,8 @@ func (b *builder) scalar(f *field, ns string, prop openapi.Property) {
 			f.magnitude = 100000
 		case key == "version" || key == "internal-revision" || key == "position" || key == "sub-line-num":
 			f.magnitude, f.volatile = 6, true
+		case key == "decimals": // a currency's minor unit digits
+			f.magnitude = 4
 		default:
 			f.magnitude = 1000
 		}
@@ -378,9 +382,11 @@ func (b *builder) scalar(f *field, ns string, prop openapi.Property) {
 func strKindFor(ns, key, format string) strKind {
 	switch {
 	case ns == "Currency" && key == "code":
-		return sCurrencyCode
+		return sCurrencyISO
 	case ns == "Currency" && key == "name":
 		return sCurrencyName
+	case ns == "Currency" && key == "symbol":
+		return sCurrencySymbol
 	case ns == "Country" && key == "code":
 		return sCountryCode
 	case ns == "Country" && key == "name":
@@ -435,11 +441,16 @@ func (b *builder) obj(doc *openapi.Doc, ref string) (*objPlan, error) {
 	}
 	ns := namespace(ref)
 	o := &objPlan{def: ref, base: 1, count: 500}
-	if n, ok := smallRefCounts[ns]; ok {
-		o.count = int64(n)
+	small, isSmall := smallRefCounts[ns]
+	if isSmall {
+		o.count = int64(small)
 	}
 	if t, ok := tableDefs[ref]; ok && b.counts[t] > 0 {
+		// The target table's initial ids, the first few of reference data.
 		o.base, o.count = b.bases[t], int64(b.counts[t])
+		if isSmall {
+			o.count = min(o.count, int64(small))
+		}
 	}
 	for _, k := range naturalKeys {
 		if len(o.keys) == 3 {

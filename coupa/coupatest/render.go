@@ -357,8 +357,8 @@ func (r *renderer) text(dst []byte, f *field, id int64, h uint64) []byte {
 		return append(dst, pick(cityPool, h)...)
 	case sCurrencyCode:
 		return append(dst, currencyCodes[uint64(id-1)%uint64(len(currencyCodes))]...)
-	case sCurrencyName:
-		return append(dst, currencyNames[uint64(id-1)%uint64(len(currencyNames))]...)
+	case sCurrencyISO, sCurrencyName, sCurrencySymbol:
+		return appendCurrency(dst, f.str, id)
 	case sCountryCode:
 		return append(dst, countryCodes[uint64(id-1)%uint64(len(countryCodes))]...)
 	case sCountryName:

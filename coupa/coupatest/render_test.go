@@ -20,26 +20,33 @@ var localTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-07:00$`)
 func TestRecordsAreCoupaShaped(t *testing.T) {
 	s := newServer(t, func(c *coupatest.Config) {
 		c.Records = map[string]int{}
-		for _, tb := range coupa.Tables {
+		for _, tb := range coupa.Catalog {
 			c.Records[tb.Name] = 40
 		}
 	})
-	for _, tb := range coupa.Tables {
+	for _, tb := range coupa.Catalog {
 		t.Run(tb.Name, func(t *testing.T) {
 			doc, _ := openapi.Load(tb.OpenAPIFile)
 			def, _ := doc.Definition(tb.Definition)
 			unknown, custom, bigLines := 0, 0, 0
 			for id, tr := range s.Truth(tb.Name) {
-				rec, err := coupa.DecodeRecord(tr.JSON)
-				if err != nil {
-					t.Fatalf("record %d: %v\n%s", id, err, tr.JSON)
-				}
-				if rec.ID != id || !rec.UpdatedAt.Equal(tr.UpdatedAt) {
-					t.Fatalf("record %d decodes as %d %v, truth says %v", id, rec.ID, rec.UpdatedAt, tr.UpdatedAt)
-				}
 				var m map[string]json.RawMessage
 				json.Unmarshal(tr.JSON, &m)
+				if tb.HasUpdatedAt() {
+					rec, err := coupa.DecodeRecord(tr.JSON)
+					if err != nil {
+						t.Fatalf("record %d: %v\n%s", id, err, tr.JSON)
+					}
+					if rec.ID != id || !rec.UpdatedAt.Equal(tr.UpdatedAt) {
+						t.Fatalf("record %d decodes as %d %v, truth says %v", id, rec.ID, rec.UpdatedAt, tr.UpdatedAt)
+					}
+				} else if _, ok := m["updated-at"]; ok {
+					t.Fatalf("record %d has an updated-at its definition has not: %s", id, tr.JSON)
+				}
 				for _, k := range []string{"created-at", "updated-at"} {
+					if _, inDef := def.Property(k); !inDef {
+						continue // currencies have neither
+					}
 					var v string
 					json.Unmarshal(m[k], &v)
 					if !localTime.MatchString(v) {
@@ -101,7 +108,9 @@ func TestRecordsAreCoupaShaped(t *testing.T) {
 	}
 }
 
-// Associations carry the natural keys the target table renders itself.
+// Associations carry the natural keys the target table renders itself,
+// also where the target is reference data bounded to a few ids (a
+// currency, an account type): those are the target table's first ids.
 func TestAssociationsMatchTargets(t *testing.T) {
 	s := newServer(t, func(c *coupatest.Config) { c.Records = map[string]int{"invoices": 20, "suppliers": 30, "users": 30} })
 	suppliers := s.Truth("suppliers")

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
-	"github.com/coupa-kafka/coupa-kafka/internal/openapi"
 )
 
 // Server is a simulated Coupa instance serving HTTPS on a loopback port.
@@ -28,9 +27,9 @@ type Server struct {
 	faults *Faults
 	stats  counters
 
-	// lineLists are the line list resources by path segment
-	// ("purchase_order_lines"); their lines live in tables' records.
-	lineLists map[string]*table
+	// routes are the list resources by path ("/api/asn/headers"): every
+	// table's Path and the line lists' (whose lines live in tables' records).
+	routes map[string]*table
 
 	clockMu sync.RWMutex
 	skew    time.Duration
@@ -78,6 +77,8 @@ func NewTLS(t testing.TB, cfg Config) *Server {
 	return s
 }
 
+// build makes every table of coupa.Catalog from its R39 definition and
+// routes its Path (and its line list's) to it.
 func (s *Server) build() error {
 	cfg := s.cfg
 	s.render = &renderer{
@@ -89,34 +90,60 @@ func (s *Server) build() error {
 	}
 	s.faults = newFaults(cfg.RateLimit, cfg.Burst)
 	s.auth = newAuthority(cfg)
-	b := &builder{seed: s.render.seed, counts: cfg.Records, bases: map[string]int64{}, maxLines: cfg.MaxLines, objs: map[string]*objPlan{}}
-	for i, t := range coupa.Tables {
-		// Distinct id ranges per table catch a client mixing tables up.
-		b.bases[t.Name] = int64(i+1)*1000 + 1
-	}
+	b := &builder{seed: s.render.seed, counts: cfg.Records, bases: idBases(cfg.Records), maxLines: cfg.MaxLines, objs: map[string]*objPlan{}}
 	s.tables = map[string]*table{}
-	s.lineLists = map[string]*table{}
-	epoch := cfg.Epoch.Unix()
-	for _, t := range coupa.Tables {
-		if _, err := openapi.Load(t.OpenAPIFile); err != nil {
-			return err
-		}
-		p, err := b.tablePlan(t)
+	s.routes = map[string]*table{}
+	for _, t := range coupa.Catalog {
+		tb, err := s.newTable(b, t)
 		if err != nil {
 			return err
 		}
-		tb := &table{meta: t, plan: p, base: b.bases[t.Name]}
-		tie := 0
-		if t.Name == cfg.TieTable && cfg.TieSize > 0 {
-			tie = min(cfg.TieSize, cfg.Records[t.Name]/2)
-		}
-		seedTable(tb, cfg.Records[t.Name], cfg.Seed, epoch, int64(cfg.History/time.Second), tie)
 		s.tables[t.Name] = tb
+		s.routes[t.Path] = tb
 		if lt := newLineList(tb); lt != nil {
-			s.lineLists[lineListName(lt)] = lt
+			s.routes[lt.meta.Path] = lt
 		}
 	}
 	return nil
+}
+
+// newTable plans table t and seeds its initial records.
+func (s *Server) newTable(b *builder, t coupa.Table) (*table, error) {
+	p, err := b.tablePlan(t)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.cfg
+	tb := &table{meta: t, plan: p, base: b.bases[t.Name], seed: s.render.seed, unreliable: unreliableUpdatedAt[t.Name]}
+	tie := 0
+	if t.Name == cfg.TieTable && cfg.TieSize > 0 {
+		tie = min(cfg.TieSize, cfg.Records[t.Name]/2)
+	}
+	seedTable(tb, cfg.Records[t.Name], cfg.Seed, cfg.Epoch.Unix(), int64(cfg.History/time.Second), tie)
+	return tb, nil
+}
+
+// idBases gives every catalog table its own id range, so a client that
+// mixes tables up gets ids no other table has: table i of the catalog
+// starts at (i+1)*stride+1, where stride is 1000 (invoices 1001.., purchase
+// orders 2001.., as always) unless a table is configured with more than
+// half that many records, when it grows tenfold until twice the largest
+// table fits. Currencies start at 1, below every range: associations to a
+// Currency point at its first few ids (smallRefCounts) and render the code
+// the id stands for (USD is 1), in the currencies table as in every record.
+func idBases(records map[string]int) map[string]int64 {
+	stride := int64(1000)
+	for _, n := range records {
+		for int64(n)*2 > stride {
+			stride *= 10
+		}
+	}
+	bases := map[string]int64{}
+	for i, t := range coupa.Catalog {
+		bases[t.Name] = int64(i+1)*stride + 1
+	}
+	bases["currencies"] = 1
+	return bases
 }
 
 // URL is the instance URL ("https://127.0.0.1:port"); the API is below /api.
@@ -197,9 +224,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// ServeHTTP routes: POST /oauth2/token, GET /api/<table> (a list) and
-// GET /api/<table>/<id> (one record, or 404 once it is deleted), where a
-// line list resource (/api/purchase_order_lines) is served as a table.
+// ServeHTTP routes: POST /oauth2/token, GET <Path> of a catalog table (a
+// list) and GET <Path>/<id> (one record, or 404 once it is deleted), where
+// a line list resource (/api/purchase_order_lines) is served as a table.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The instance's own clock, second precision, in every answer.
 	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
@@ -211,13 +238,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name = "token"
 		s.handleToken(sw, r)
 	case strings.HasPrefix(r.URL.Path, "/api/"):
-		tname, idText, one := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/"), "/"), "/")
-		tb, ok := s.tables[tname]
+		tb, id, one, ok := s.route(r.URL.Path)
 		if !ok {
-			tb, ok = s.lineLists[tname]
-		}
-		id, err := strconv.ParseInt(idText, 10, 64)
-		if !ok || one && err != nil {
 			writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
 			return
 		}
@@ -230,6 +252,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeErrors(sw, http.StatusNotFound, "base", "No route matches "+r.URL.Path)
 	}
+}
+
+// route finds the resource of an API path: a table's or line list's path
+// (a list, one=false) or that path plus "/<id>" (one record). Paths may have
+// several segments (/api/payables/invoices), so whole paths are matched,
+// never their last segment alone.
+func (s *Server) route(path string) (tb *table, id int64, one, ok bool) {
+	path = strings.TrimSuffix(path, "/")
+	if tb, ok := s.routes[path]; ok {
+		return tb, 0, false, true
+	}
+	i := strings.LastIndexByte(path, '/')
+	tb, ok = s.routes[path[:i]]
+	id, err := strconv.ParseInt(path[i+1:], 10, 64)
+	return tb, id, true, ok && err == nil
 }
 
 // handleAPI applies what stands in front of every list call on a real

@@ -53,6 +53,11 @@ type table struct {
 	meta coupa.Table
 	plan *plan
 	base int64
+	// unreliable marks a table whose updated-at does not move with every
+	// change (unreliableUpdatedAt); seed makes which changes keep it
+	// deterministic.
+	unreliable bool
+	seed       uint64
 
 	mu     sync.RWMutex
 	recs   []state
@@ -112,9 +117,27 @@ func (t *table) addKey(k ikey) {
 	t.idx = slices.Insert(t.idx, i, k)
 }
 
-// setUpdated gives record i a new version stamped at. Caller holds mu.
-func (t *table) setUpdated(i int, at int64) {
+// unreliableUpdatedAt are the tables whose updated-at does not move with
+// every change: coupa-api.md says other connectors leave budget lines out
+// of incremental sync for that reason, so a sync must read them whole.
+var unreliableUpdatedAt = map[string]bool{"budget_lines": true}
+
+// keepsUpdated reports whether version v of record id keeps the updated-at
+// of the version before: two of three new versions of an unreliable table,
+// chosen by (seed, id, version) so runs repeat.
+func (t *table) keepsUpdated(id int64, v uint32) bool {
+	return t.unreliable && mix(t.seed^mix(uint64(id))^uint64(v)*0x9e3779b97f4a7c15)%3 != 0
+}
+
+// setUpdated gives record i a new version stamped at, or stamped with its
+// old updated-at when the table's updated-at does not move for this change
+// (keepsUpdated), and returns the updated-at it got. The (updated, id)
+// index gains a key only when the updated-at moves. Caller holds mu.
+func (t *table) setUpdated(i int, at int64) int64 {
 	old := t.recs[i]
+	if t.keepsUpdated(old.id, old.version+1) {
+		at = old.updated
+	}
 	t.recs[i].updated = at
 	t.recs[i].version++
 	if old.updated != at {
@@ -122,6 +145,7 @@ func (t *table) setUpdated(i int, at int64) {
 		t.addKey(ikey{at, old.id})
 	}
 	t.maybeCompact()
+	return at
 }
 
 func (t *table) maybeCompact() {

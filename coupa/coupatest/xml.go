@@ -8,12 +8,12 @@ import (
 )
 
 // xmlName turns a definition name into Coupa's XML element name
-// ("InvoiceHeader" -> "invoice-header").
+// ("InvoiceHeader" -> "invoice-header", "Asn-Header" -> "asn-header").
 func xmlName(def string) string {
 	var b strings.Builder
 	for i, r := range def {
 		if unicode.IsUpper(r) {
-			if i > 0 {
+			if i > 0 && def[i-1] != '-' {
 				b.WriteByte('-')
 			}
 			r = unicode.ToLower(r)
@@ -38,11 +38,19 @@ func writeXML(w http.ResponseWriter, t *table, page []state, r *renderer) {
 	for _, st := range page {
 		b = append(b, "  <"+el+">\n    <id type=\"integer\">"...)
 		b = strconv.AppendInt(b, st.id, 10)
-		b = append(b, "</id>\n    <created-at type=\"dateTime\">"...)
-		b = r.appendTimeRaw(b, st.created)
-		b = append(b, "</created-at>\n    <updated-at type=\"dateTime\">"...)
-		b = r.appendTimeRaw(b, st.updated)
-		b = append(b, "</updated-at>\n  </"+el+">\n"...)
+		b = append(b, "</id>\n"...)
+		// Only the timestamps the definition has (currencies have none).
+		for _, ts := range [...]struct {
+			key string
+			at  int64
+		}{{"created-at", st.created}, {"updated-at", st.updated}} {
+			if t.plan.byKey[ts.key] != nil {
+				b = append(b, "    <"+ts.key+" type=\"dateTime\">"...)
+				b = r.appendTimeRaw(b, ts.at)
+				b = append(b, "</"+ts.key+">\n"...)
+			}
+		}
+		b = append(b, "  </"+el+">\n"...)
 	}
 	b = append(b, "</"+el+"s>\n"...)
 	w.WriteHeader(http.StatusOK)

@@ -164,3 +164,96 @@ func convert(rp *rawProp) Property {
 	}
 	return p
 }
+
+// ListResource is a GET operation on a path without parameters, as an R39
+// file declares it: a list resource, or a user view or search that looks
+// like one.
+type ListResource struct {
+	File string
+	Path string // as the file writes it: "/exchange_rates", below /api
+	// Definition is the element definition when the operation answers an
+	// array ("ExchangeRate"); empty when the file gives no array.
+	Definition string
+}
+
+// ListResources returns the list resources of every embedded R39 file,
+// sorted by file and path.
+func ListResources() ([]ListResource, error) {
+	var out []ListResource
+	for _, file := range Files() {
+		var raw struct {
+			Paths map[string]struct {
+				Get struct {
+					Responses map[string]struct {
+						Schema struct {
+							Type  string `json:"type"`
+							Items struct {
+								Ref string `json:"$ref"`
+							} `json:"items"`
+						} `json:"schema"`
+					} `json:"responses"`
+				} `json:"get"`
+			} `json:"paths"`
+		}
+		if err := unmarshalFile(file, &raw); err != nil {
+			return nil, err
+		}
+		for path, op := range raw.Paths {
+			r := ListResource{File: file, Path: path}
+			if s := op.Get.Responses["200"].Schema; s.Type == "array" {
+				r.Definition = strings.TrimPrefix(s.Items.Ref, "#/definitions/")
+			}
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out, nil
+}
+
+// Scopes returns the OAuth scopes the embedded R39 files declare (their
+// securityDefinitions), with Coupa's description of each.
+func Scopes() (map[string]string, error) {
+	out := map[string]string{}
+	for _, file := range Files() {
+		var raw struct {
+			Security map[string]struct {
+				Scopes map[string]string `json:"scopes"`
+			} `json:"securityDefinitions"`
+		}
+		if err := unmarshalFile(file, &raw); err != nil {
+			return nil, err
+		}
+		for _, flow := range raw.Security {
+			for s, desc := range flow.Scopes {
+				out[s] = desc
+			}
+		}
+	}
+	return out, nil
+}
+
+// Files lists the embedded R39 files, sorted.
+func Files() []string {
+	ents, _ := files.ReadDir("r39")
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func unmarshalFile(file string, v any) error {
+	b, err := files.ReadFile("r39/" + file)
+	if err != nil {
+		return fmt.Errorf("openapi: no embedded file %q", file)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("openapi: %s: %w", file, err)
+	}
+	return nil
+}

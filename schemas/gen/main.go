@@ -1,6 +1,6 @@
-// Command gen writes schemas/avsc/<table>.avsc for every synced table, and
-// <line topic>.avsc for the lines of those that have lines, from
-// Coupa's R39 OpenAPI definitions. Run it with `go generate ./schemas`; the
+// Command gen writes schemas/avsc/<table>.avsc for every table of
+// coupa.Catalog, and <line topic>.avsc for the lines of those that have
+// lines, from Coupa's R39 OpenAPI definitions. Run it with `go generate ./schemas`; the
 // output is committed so that every schema change shows up in a diff, and
 // a golden test fails when the committed files and the generator disagree.
 package main
@@ -28,7 +28,7 @@ func run(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.Catalog {
 		b, err := avscgen.Generate(t)
 		if err != nil {
 			return err

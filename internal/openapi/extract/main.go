@@ -1,7 +1,10 @@
 // Command extract copies, from Coupa's official R39 OpenAPI files, the
-// definitions of the eight synced objects and every definition they reference
-// (transitively) into internal/openapi/r39, so the repo never depends on the
-// reference files at run time. The output keeps each definition unchanged.
+// definitions of every catalog table and every definition they reference
+// (transitively), the GET operations of the list resources (paths without
+// parameters: what the catalog test checks the catalog against) and the
+// scopes the files declare into internal/openapi/r39, so the repo never
+// depends on the reference files at run time. The output keeps each
+// definition unchanged.
 //
 //	go run ./internal/openapi/extract -src ../shared/coupa-openapi -dst internal/openapi/r39
 package main
@@ -30,7 +33,7 @@ func main() {
 
 func run(src, dst string) error {
 	roots := map[string][]string{} // file -> root definitions
-	for _, t := range coupa.Tables {
+	for _, t := range coupa.Catalog {
 		roots[t.OpenAPIFile] = append(roots[t.OpenAPIFile], t.Definition)
 	}
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -38,7 +41,9 @@ func run(src, dst string) error {
 	}
 	for file, names := range roots {
 		var doc struct {
-			Definitions map[string]json.RawMessage `json:"definitions"`
+			Definitions map[string]json.RawMessage            `json:"definitions"`
+			Paths       map[string]map[string]json.RawMessage `json:"paths"`
+			Security    json.RawMessage                       `json:"securityDefinitions"`
 		}
 		b, err := os.ReadFile(filepath.Join(src, file))
 		if err != nil {
@@ -48,7 +53,11 @@ func run(src, dst string) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 		keep := closure(doc.Definitions, names)
-		out, err := json.MarshalIndent(map[string]any{"definitions": keep}, "", " ")
+		out, err := json.MarshalIndent(map[string]any{
+			"definitions":         keep,
+			"paths":               listResources(doc.Paths),
+			"securityDefinitions": doc.Security,
+		}, "", " ")
 		if err != nil {
 			return err
 		}
@@ -58,6 +67,18 @@ func run(src, dst string) error {
 		fmt.Printf("%s: %d definitions\n", file, len(keep))
 	}
 	return nil
+}
+
+// listResources keeps the GET operation of every path without a parameter:
+// the list resources, and the user views and searches that look like them.
+func listResources(paths map[string]map[string]json.RawMessage) map[string]any {
+	out := map[string]any{}
+	for p, ops := range paths {
+		if get, ok := ops["get"]; ok && !strings.Contains(p, "{") {
+			out[p] = map[string]json.RawMessage{"get": get}
+		}
+	}
+	return out
 }
 
 // closure returns the named definitions and everything they reference.

@@ -68,11 +68,45 @@ func TestAvroName(t *testing.T) {
 // Two keys that map to one field name fail generation instead of one of
 // them being renamed by accident of order.
 func TestNameCollisionFails(t *testing.T) {
-	g := &gen{defined: map[string]bool{}, ns: "coupa.t"}
+	g := &gen{defined: map[string]string{}, ns: "coupa.t"}
 	def := &openapi.Definition{Name: "X", Properties: []openapi.Property{
 		{Name: "foo-bar", Type: "string"}, {Name: "foo_bar", Type: "string"}, {Name: "id", Type: "integer"},
 	}}
 	if _, err := g.record(def, "coupa.X", "doc", levelTop, ""); err == nil || !strings.Contains(err.Error(), "both map") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// Hyphenated definition names ("Payables-Invoice") lose their '-' in Avro
+// names; two definitions that then claim one record name fail generation
+// instead of one silently standing in for the other, and a definition
+// referenced twice is defined once and reused by name.
+func TestRecordNameCollisionFails(t *testing.T) {
+	ref := func(key, def string) openapi.Property { return openapi.Property{Name: key, Ref: def} }
+	ident := []openapi.Property{{Name: "id", Type: "integer"}, {Name: "number", Type: "string"}}
+	doc := &openapi.Doc{File: "x.json", Definitions: map[string]*openapi.Definition{
+		"Payables-Invoice": {Name: "Payables-Invoice", Properties: ident},
+		"PayablesInvoice":  {Name: "PayablesInvoice", Properties: ident},
+	}}
+	top := func(props ...openapi.Property) *openapi.Definition {
+		return &openapi.Definition{Name: "Top", Properties: append([]openapi.Property{{Name: "id", Type: "integer"}}, props...)}
+	}
+	g := &gen{doc: doc, defined: map[string]string{}, ns: "coupa.top"}
+	rec, err := g.record(top(ref("a", "Payables-Invoice"), ref("b", "Payables-Invoice")), "coupa.Top", "doc", levelTop, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	write(&b, rec, 0)
+	if n := strings.Count(b.String(), `"name": "coupa.top.PayablesInvoice"`); n != 1 {
+		t.Errorf("coupa.top.PayablesInvoice defined %d times, want once:\n%s", n, b.String())
+	}
+	if !strings.Contains(b.String(), `"type": ["null", "coupa.top.PayablesInvoice"]`) {
+		t.Errorf("the second reference does not reuse the record by name:\n%s", b.String())
+	}
+	g = &gen{doc: doc, defined: map[string]string{}, ns: "coupa.top"}
+	_, err = g.record(top(ref("a", "Payables-Invoice"), ref("b", "PayablesInvoice")), "coupa.Top", "doc", levelTop, "")
+	if err == nil || !strings.Contains(err.Error(), "both map to Avro record coupa.top.PayablesInvoice") {
 		t.Errorf("err = %v", err)
 	}
 }
