@@ -27,15 +27,13 @@ import (
 // A parent found this way usually has an updated_at older than the lookback
 // window, where seen does not look, and may have been published with its
 // changed lines already (by a pass that read it after the change, or by the
-// watch before a restart). So the watch remembers the value last published
-// for every id of its table (last; rebuilt by restore from the whole
-// topic), and publishes a parent only when its value differs.
+// watch before a restart). So the table remembers the value last published
+// for every id (tableSync.values; rebuilt by restore from the whole
+// topic), and the watch publishes a parent only when its value differs.
 type lineWatch struct {
 	list   coupa.Table // the line list resource (coupa.Table.LineListTable)
 	parent string      // key of the parent's id in a listed line
 	fields string      // what a listing asks for: ids, updated-at, parent id
-	// last is the hash (valueHash) of each id's last published value.
-	last map[int64]uint64
 }
 
 // HeaderLinesChangedAt is on a parent version published because its lines
@@ -47,21 +45,8 @@ func newLineWatch(t coupa.Table) *lineWatch {
 	if !ok {
 		return nil
 	}
-	return &lineWatch{list: list, parent: t.LineListParent, last: map[int64]uint64{},
+	return &lineWatch{list: list, parent: t.LineListParent,
 		fields: fmt.Sprintf(`["id","updated-at",%q]`, t.LineListParent)}
-}
-
-// published reports whether id's last published value has this hash.
-func (lw *lineWatch) published(id int64, hash uint64) bool {
-	h, ok := lw.last[id]
-	return ok && h == hash
-}
-
-// committed remembers the values a commit published.
-func (lw *lineWatch) committed(recs []pending) {
-	for _, r := range recs {
-		lw.last[r.id] = r.hash
-	}
 }
 
 // watchLines walks the line list up to bound (the pass's) and publishes the
@@ -169,7 +154,7 @@ func (ts *tableSync) fetchParents(ctx context.Context, changed map[int64]time.Ti
 			if err != nil {
 				return nil, requests, err
 			}
-			if ts.seen.has(p.id, p.updatedAt, p.hash) || ts.lineWatch.published(p.id, p.hash) {
+			if ts.seen.has(p.id, p.updatedAt, p.hash) || ts.values.has(p.id, p.hash) {
 				continue
 			}
 			p.linesChanged = at

@@ -34,6 +34,7 @@ type Metrics struct {
 	sweeps      *prometheus.CounterVec
 	confirms    *prometheus.CounterVec
 	swept       *prometheus.GaugeVec
+	skipped     *prometheus.GaugeVec
 }
 
 // NewMetrics registers the producer's metrics in a new registry.
@@ -78,9 +79,11 @@ func NewMetrics() *Metrics {
 			Help: "Records the delete sweep's listing left out, by what reading them one by one answered: gone (404, tombstoned) or exists (kept)."}, []string{"table", "answer"}),
 		swept: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "delete_sweep_completed_timestamp_seconds",
 			Help: "Unix time when the table's last delete sweep completed."}, []string{"table"}),
+		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "table_skipped",
+			Help: "1 for a catalog table COUPA_TABLES=all skips because the OAuth client lacks its scope (grant the scope and restart to sync it)."}, []string{"table", "scope"}),
 	}
 	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
-		m.tombstones, m.sweeps, m.confirms, m.swept,
+		m.tombstones, m.sweeps, m.confirms, m.swept, m.skipped,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -132,6 +135,10 @@ func (m *Metrics) sweepCompleted(table string, at time.Time) {
 		m.swept.WithLabelValues(table).Set(float64(at.Unix()))
 	}
 }
+
+// Skipped sets the table_skipped gauge of a table not synced because the
+// client lacks its scope.
+func (m *Metrics) Skipped(t coupa.Table) { m.skipped.WithLabelValues(t.Name, t.Scope).Set(1) }
 
 func (m *Metrics) aborted(table string) { m.txns.WithLabelValues(table, "abort").Inc() }
 

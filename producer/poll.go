@@ -2,7 +2,9 @@ package producer
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"math/rand/v2"
 	"time"
 )
@@ -37,6 +39,27 @@ type Poll struct {
 	// the request rate of polling in steady state. Default
 	// DefaultPollBudget; negative means unbounded.
 	Budget float64
+	// Intervals overrides Max per table name ("exchange_rates": an hour).
+	// A table without an entry polls up to Max if it is an incremental
+	// document table, and up to its kind's coupa.Table.DefaultPollInterval
+	// otherwise: reference data is polled every 15 minutes, a full refresh
+	// runs hourly. For a full refresh table the interval is the time
+	// between the end of one refresh and the start of the next.
+	Intervals map[string]time.Duration
+}
+
+// forTable is p as table t uses it: Max is t's own ceiling, and Min no
+// longer than that.
+func (p Poll) forTable(t coupa.Table) Poll {
+	q := p
+	switch d, ok := p.Intervals[t.Name]; {
+	case ok:
+		q.Max = d
+	case t.Kind != coupa.Document || t.Mode != coupa.Incremental:
+		q.Max = t.DefaultPollInterval()
+	}
+	q.Min = min(q.Min, q.Max)
+	return q
 }
 
 func (p *Poll) defaults() error {
@@ -54,6 +77,11 @@ func (p *Poll) defaults() error {
 		return errors.New("producer: negative poll interval")
 	case p.Min > p.Max:
 		return fmt.Errorf("producer: the shortest poll interval %v is longer than the longest %v", p.Min, p.Max)
+	}
+	for table, d := range p.Intervals {
+		if d <= 0 {
+			return fmt.Errorf("producer: poll interval of %s is %v; it must be positive", table, d)
+		}
 	}
 	return nil
 }

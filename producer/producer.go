@@ -111,7 +111,8 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 }
 
 // Sync runs one pass of every table concurrently (they share the Coupa
-// budget), then each table's delete sweep to its end if one is due, and
+// budget; a full refresh table's pass is a whole refresh), then each
+// table's delete sweep to its end if one is due, and
 // returns each table's result. A table that fails does not stop
 // the others; the errors of all failed tables are joined.
 func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
@@ -122,7 +123,7 @@ func (p *Producer) Sync(ctx context.Context) ([]PassResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = ts.pass(ctx)
+			results[i], errs[i] = ts.syncPass(ctx)
 			if errs[i] == nil && ts.sweepDue(time.Now()) {
 				errs[i] = ts.sweepUntil(ctx, time.Time{})
 			}
@@ -166,7 +167,7 @@ func (p *Producer) Run(ctx context.Context, poll Poll, onPass func(PassResult, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stops[i] = p.runTable(ctx, ts, newPacer(poll), budget, onPass)
+			stops[i] = p.runTable(ctx, ts, newPacer(poll.forTable(ts.table)), budget, onPass)
 		}()
 	}
 	wg.Wait()
@@ -179,10 +180,16 @@ func (p *Producer) Run(ctx context.Context, poll Poll, onPass func(PassResult, e
 // runTable runs ts's passes until ctx ends (nil) or the table stops (why).
 func (p *Producer) runTable(ctx context.Context, ts *tableSync, pace *pacer, budget *rate.Limiter, onPass func(PassResult, error)) error {
 	for {
+		if ts.refreshes() && !ts.refreshDue(time.Now(), pace.poll.Max) {
+			if sleep(ctx, time.Until(ts.cursor.Sweep.Completed.Add(pace.poll.Max))) != nil {
+				return nil
+			}
+			continue
+		}
 		if budget.Wait(ctx) != nil {
 			return nil
 		}
-		res, err := ts.pass(ctx)
+		res, err := ts.syncPass(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -190,6 +197,9 @@ func (p *Producer) runTable(ctx context.Context, ts *tableSync, pace *pacer, bud
 		var fenced *FencedError
 		res.Stopped = errors.As(err, &fenced) || ts.stopped != nil
 		res.NextPass = pace.next(res.Published, err)
+		if ts.refreshes() {
+			res.NextPass = ts.nextRefresh(pace.poll.Max, err)
+		}
 		p.cfg.Metrics.polled(ts.table.Name, pace.interval, res, err)
 		if onPass != nil {
 			onPass(res, err)
@@ -209,6 +219,15 @@ func (p *Producer) runTable(ctx context.Context, ts *tableSync, pace *pacer, bud
 			return nil
 		}
 	}
+}
+
+// syncPass runs ts's pass: a full refresh table's refresh, any other's
+// incremental pass.
+func (ts *tableSync) syncPass(ctx context.Context) (PassResult, error) {
+	if ts.refreshes() {
+		return ts.refresh(ctx)
+	}
+	return ts.pass(ctx)
 }
 
 // Cursors returns every table's committed cursor.

@@ -166,14 +166,14 @@ func (ts *tableSync) transact(ctx context.Context, out []*kgo.Record) error {
 func (ts *tableSync) committed(recs []pending, written offsets.Cursor) {
 	ts.cursor = written
 	for _, r := range recs {
-		ts.seen.add(r.id, r.updatedAt, r.hash)
+		if !ts.refreshes() { // a full refresh looks at values, not versions
+			ts.seen.add(r.id, r.updatedAt, r.hash)
+		}
 		if ts.published != nil {
 			ts.published.set(r.id, lineIDs(r.lines))
 		}
 	}
-	if ts.lineWatch != nil {
-		ts.lineWatch.committed(recs)
-	}
+	ts.values.committed(recs)
 	if !written.UpdatedAt.IsZero() {
 		ts.seen.forgetBefore(written.UpdatedAt.Add(-ts.cfg.Lookback))
 	}

@@ -59,8 +59,9 @@ func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
 	}
 	ts.seen = newSeen()
 	ts.published, ts.sweeping = nil, nil
-	if ts.lineWatch != nil {
-		ts.lineWatch = newLineWatch(ts.table)
+	ts.values = nil
+	if ts.needsValues() {
+		ts.values = values{}
 	}
 	if ts.lines != nil || ts.cfg.DeleteSweep.Interval > 0 {
 		ts.published = newPublished()
@@ -86,14 +87,15 @@ func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
 // from is zero) and, when the table keeps it, published from the table
 // topic, read with read_committed. Keys are Coupa ids as decimal text and
 // timestamps are updated_at, so no value is decoded, only hashed. Without
-// published only the lookback window is read; with it, the whole topic (a
-// record published years ago can still be deleted). It returns how many
+// published or values only the lookback window is read; with either, the
+// whole topic (a record published years ago can still be deleted, or
+// changed under a full refresh). It returns how many
 // records of a table with a line topic lacked HeaderLineIDs.
 func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs int, err error) {
 	start := kread.FromStart()
 	if !from.IsZero() {
 		ts.seen.forgetBefore(from)
-		if ts.published == nil {
+		if ts.published == nil && ts.values == nil {
 			start = kread.FromTimestamp(from.UnixMilli())
 		}
 	}
@@ -105,9 +107,7 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 		}
 		if r.Value == nil { // a tombstone: the record was deleted
 			deleted[id] = true
-			if ts.lineWatch != nil {
-				delete(ts.lineWatch.last, id)
-			}
+			delete(ts.values, id)
 			if ts.published != nil {
 				ts.published.remove(id)
 			}
@@ -115,9 +115,11 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 		}
 		delete(deleted, id)
 		hash := valueHash(r.Value)
-		ts.seen.add(id, r.Timestamp, hash)
-		if ts.lineWatch != nil {
-			ts.lineWatch.last[id] = hash
+		if ts.values != nil {
+			ts.values[id] = hash
+		}
+		if !ts.refreshes() {
+			ts.seen.add(id, r.Timestamp, hash)
 		}
 		if ts.published == nil {
 			return nil

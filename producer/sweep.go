@@ -88,7 +88,7 @@ type sweeper struct {
 // sweepDue reports whether ts has a sweep to start or continue at now.
 func (ts *tableSync) sweepDue(now time.Time) bool {
 	iv := ts.cfg.DeleteSweep.Interval
-	if iv <= 0 || ts.published == nil || ts.halted() != nil {
+	if iv <= 0 || ts.published == nil || ts.refreshes() || ts.halted() != nil {
 		return false
 	}
 	sw := ts.cursor.Sweep
@@ -265,9 +265,7 @@ func (ts *tableSync) tombstone(ctx context.Context, gone []int64, next offsets.C
 	for _, id := range gone {
 		ts.published.remove(id)
 		removed[id] = true
-		if ts.lineWatch != nil {
-			delete(ts.lineWatch.last, id)
-		}
+		delete(ts.values, id)
 	}
 	if len(removed) > 0 {
 		ts.seen.forget(removed)

@@ -38,6 +38,9 @@ type tableSync struct {
 	// lineWatch follows the table's line list resource; nil when it has
 	// none or line topics are off.
 	lineWatch *lineWatch
+	// values are the hashes of the values last published, by id, for
+	// tables that need them (see values); nil otherwise.
+	values values
 	// passBound is the bound of the current (or last) pass: where a new
 	// line watch starts (see commit).
 	passBound time.Time
