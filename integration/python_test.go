@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 )
 
@@ -44,9 +45,10 @@ type truthFile struct {
 }
 
 type truthTable struct {
-	Table   string        `json:"table"`
-	Topic   string        `json:"topic"`
-	Records []truthRecord `json:"records"`
+	Table       string        `json:"table"`
+	FullRefresh bool          `json:"full_refresh"`
+	Topic       string        `json:"topic"`
+	Records     []truthRecord `json:"records"`
 }
 
 type truthRecord struct {
@@ -71,7 +73,7 @@ func pycheck(t *testing.T, ctx context.Context, w *world) {
 	}
 	tf := truthFile{Brokers: strings.Join(w.be.brokers, ","), Registry: w.regURL, Instance: w.client.Instance()}
 	for _, tb := range w.tables {
-		tt := truthTable{Table: tb.Name, Topic: w.topic(tb.Name)}
+		tt := truthTable{Table: tb.Name, Topic: w.topic(tb.Name), FullRefresh: tb.Mode == coupa.FullRefresh}
 		for id, r := range w.sim.Truth(tb.Name) {
 			tt.Records = append(tt.Records, truthRecord{ID: id, UpdatedAtMS: r.UpdatedAt.UnixMilli(), JSON: r.JSON})
 		}

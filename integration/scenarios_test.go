@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 	"github.com/coupa-kafka/coupa-kafka/producer"
@@ -214,4 +215,42 @@ func anyID(t *testing.T, sim *coupatest.Server, table string) int64 {
 	}
 	t.Fatalf("%s is empty", table)
 	return 0
+}
+
+// TestEveryCatalogTableOnRealKafka is COUPA_TABLES=all on the real broker:
+// every catalog table, the instance churning all of them during the first
+// syncs, then a final sync; every topic must equal the instance, and a
+// consumer that is not ours (Python) reads them all.
+func TestEveryCatalogTableOnRealKafka(t *testing.T) {
+	ctx := testContext(t, 5*time.Minute)
+	records := map[string]int{}
+	var names []string
+	for _, tb := range coupa.Catalog {
+		records[tb.Name] = 60
+		names = append(names, tb.Name)
+	}
+	w := newWorld(t, coupatest.Config{Seed: 19, UTCOffset: -7 * time.Hour, Adversarial: true, Deletes: true, Records: records}, names...)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.sim.Churn(stop, 5*time.Millisecond, names...)
+	}()
+	for range 2 {
+		w.sync(ctx, w.sweepEveryPass, func(c *producer.Config) { c.BatchRecords = 40 })
+	}
+	close(stop)
+	wg.Wait()
+	time.Sleep(1100 * time.Millisecond) // let the last second close
+	// The first finishes sweeps under way; the second sweeps every table whole.
+	w.sync(ctx, w.sweepEveryPass)
+	w.sync(ctx, w.sweepEveryPass)
+	tombstoned := w.assertTruth(ctx)
+	total := 0
+	for _, n := range tombstoned {
+		total += n
+	}
+	t.Logf("%d tables, %d tombstones", len(names), total)
+	pycheck(t, ctx, w)
 }

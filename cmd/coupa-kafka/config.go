@@ -16,7 +16,7 @@ type CoupaFlags struct {
 	InstanceURL  string        `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance, HTTPS only (a bare host means https://host)." group:"Coupa"`
 	ClientID     string        `name:"client-id" env:"COUPA_CLIENT_ID" help:"OAuth2/OIDC client id (client credentials grant)." group:"Coupa"`
 	ClientSecret string        `name:"client-secret" env:"COUPA_CLIENT_SECRET" help:"OAuth2/OIDC client secret (never logged). Prefer the environment variable." group:"Coupa"`
-	Tables       []string      `name:"tables" env:"COUPA_TABLES" default:"${tables}" help:"Tables to sync (comma list)." group:"Coupa"`
+	Tables       []string      `name:"tables" env:"COUPA_TABLES" default:"${tables}" help:"Tables to sync (comma list), or all: every table of the catalog ('coupa-kafka tables' lists it) whose scope the client has." group:"Coupa"`
 	RateLimit    float64       `name:"rate-limit" env:"COUPA_RATE_LIMIT" default:"15" help:"Request budget per second for all tables together (Coupa allows 25 per instance, shared with other integrations)." group:"Coupa"`
 	Lookback     time.Duration `name:"lookback" env:"COUPA_LOOKBACK" default:"${default_lookback}" help:"Recent window each pass re-reads to catch late-visible writes; versions already published are skipped." group:"Coupa"`
 	Parallelism  int           `name:"parallelism" env:"COUPA_PARALLELISM" default:"${default_parallelism}" help:"Time slices of one table's backfill read at once (each keeps one request in flight; all share the rate limit)." group:"Coupa"`
@@ -135,8 +135,12 @@ func (f *Flags) validate(needCoupa bool, extra ...error) error {
 	return fmt.Errorf("configuration (%d %s): %s", len(errs), problems, strings.Join(msgs, "; "))
 }
 
-// tables resolves the selected table names, in the canonical order.
+// tables resolves COUPA_TABLES: "all" is the whole catalog, otherwise the
+// named tables, in catalog order.
 func (f *Flags) tables() ([]coupa.Table, error) {
+	if f.allTables() {
+		return coupa.Catalog, nil
+	}
 	want := map[string]bool{}
 	var unknown []string
 	for _, n := range f.Tables {
@@ -145,15 +149,15 @@ func (f *Flags) tables() ([]coupa.Table, error) {
 			continue
 		}
 		if _, err := coupa.LookupTable(n); err != nil {
-			unknown = append(unknown, n)
+			unknown = append(unknown, err.Error())
 		}
 		want[n] = true
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("COUPA_TABLES names unknown tables %s (known: %s)", strings.Join(unknown, ", "), coupa.TableNames())
+		return nil, fmt.Errorf("COUPA_TABLES: %s; 'all' selects the whole catalog", strings.Join(unknown, "; "))
 	}
 	var out []coupa.Table
-	for _, t := range coupa.DefaultTables {
+	for _, t := range coupa.Catalog {
 		if want[t.Name] {
 			out = append(out, t)
 		}
@@ -162,6 +166,12 @@ func (f *Flags) tables() ([]coupa.Table, error) {
 		return nil, errors.New("COUPA_TABLES selects no table")
 	}
 	return out, nil
+}
+
+// allTables reports whether COUPA_TABLES is "all": every catalog table, and
+// those whose scope the client lacks are skipped rather than refused.
+func (f *Flags) allTables() bool {
+	return len(f.Tables) == 1 && strings.EqualFold(strings.TrimSpace(f.Tables[0]), "all")
 }
 
 func tableNames() string { return coupa.TableNames() }

@@ -27,11 +27,12 @@ import (
 
 // DemoCmd is `coupa-kafka demo`: everything embedded, nothing to set up.
 type DemoCmd struct {
-	DataDir string `name:"data-dir" env:"COUPA_DEMO_DIR" help:"Where the embedded Kafka keeps its data, so a second demo resumes from its cursors (default: the user cache dir)."`
-	Fresh   bool   `name:"fresh" help:"Delete the demo's data first and start from nothing."`
-	Records int    `name:"records" default:"500" help:"Records per table in the simulated instance."`
-	Changes int    `name:"changes" default:"25" help:"Records the simulated instance updates or inserts before the sync, so a second demo has something new to publish."`
-	Serve   bool   `name:"serve" help:"After the sync, keep the embedded Kafka and schema registry up (until Ctrl-C) and print how to read the topics and cursors."`
+	DataDir string   `name:"data-dir" env:"COUPA_DEMO_DIR" help:"Where the embedded Kafka keeps its data, so a second demo resumes from its cursors (default: the user cache dir)."`
+	Fresh   bool     `name:"fresh" help:"Delete the demo's data first and start from nothing."`
+	Records int      `name:"records" default:"500" help:"Records per table in the simulated instance."`
+	Changes int      `name:"changes" default:"25" help:"Records the simulated instance updates or inserts before the sync, so a second demo has something new to publish."`
+	Serve   bool     `name:"serve" help:"After the sync, keep the embedded Kafka and schema registry up (until Ctrl-C) and print how to read the topics and cursors."`
+	Tables  []string `name:"tables" default:"${tables}" help:"Tables to sync (comma list), or all: the whole catalog ('coupa-kafka tables' lists it)."`
 
 	out io.Writer // stdout unless a test sets it
 }
@@ -80,8 +81,16 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	defer cluster.Close()
 	reg := srfake.New()
 	defer reg.Close()
+	if len(c.Tables) == 0 { // built without kong's defaults (tests)
+		c.Tables = strings.Split(coupa.TableNames(), ",")
+	}
+	flags := Flags{CoupaFlags: CoupaFlags{Tables: c.Tables}}
+	tables, err := flags.tables()
+	if err != nil {
+		return nil, err
+	}
 	records := map[string]int{}
-	for _, t := range coupa.DefaultTables {
+	for _, t := range tables {
 		records[t.Name] = c.Records
 	}
 	cfg := coupatest.DefaultConfig()
@@ -91,13 +100,13 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 		return nil, err
 	}
 	defer sim.Close()
-	c.changeInstance(sim)
+	c.changeInstance(sim, tables)
 	fmt.Fprintf(out, "  kafka:    %s (embedded)\n  registry: %s (embedded)\n  coupa:    %s (simulated, %d records per table, %d changed just now)\n\n",
 		strings.Join(cluster.ListenAddrs(), ","), reg.URL(), sim.URL(), c.Records, c.Changes)
 
-	flags := Flags{
+	flags = Flags{
 		CoupaFlags: CoupaFlags{InstanceURL: sim.URL(), ClientID: coupatest.DefaultClientID, ClientSecret: coupatest.DefaultClientSecret,
-			Tables: strings.Split(coupa.TableNames(), ","), RateLimit: 25, Lookback: 5 * time.Minute, Parallelism: 8},
+			Tables: c.Tables, RateLimit: 25, Lookback: 5 * time.Minute, Parallelism: 8},
 		KafkaFlags: KafkaFlags{Brokers: cluster.ListenAddrs(), TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets", LineTopics: true,
 			Partitions: -1, ReplicationFactor: -1, RegistryURL: reg.URL()},
 		LogFlags: LogFlags{LogLevel: "warn", LogFormat: "text"},
@@ -107,7 +116,7 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 		return nil, err
 	}
 	defer a.prod.Close()
-	fmt.Fprintln(out, "syncing 8 tables (budget 25 requests/s, shared) ...")
+	fmt.Fprintf(out, "syncing %d tables (budget 25 requests/s, shared) ...\n", len(tables))
 	start := time.Now()
 	stopProgress := progressLines(out, a.metrics, 5*time.Second)
 	results, err := a.prod.Sync(ctx)
@@ -164,9 +173,9 @@ func (c *DemoCmd) dataDir() (string, error) {
 
 // changeInstance plays a little activity on the instance, as users would
 // between two runs: a few updates and a few new records.
-func (c *DemoCmd) changeInstance(sim *coupatest.Server) {
+func (c *DemoCmd) changeInstance(sim *coupatest.Server, tables []coupa.Table) {
 	for i := 0; i < c.Changes; i++ {
-		t := coupa.DefaultTables[i%len(coupa.DefaultTables)].Name
+		t := tables[i%len(tables)].Name
 		if i%3 == 0 {
 			sim.Insert(t, 1)
 			continue

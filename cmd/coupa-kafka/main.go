@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/producer"
 )
 
@@ -66,6 +67,8 @@ func kongVars() kong.Vars {
 		"default_poll_min":     producer.DefaultPollMin.String(),
 		"default_poll_max":     producer.DefaultPollMax.String(),
 		"default_poll_budget":  strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
+		"reference_poll":       coupa.ReferencePollInterval.String(),
+		"full_refresh_poll":    coupa.FullRefreshPollInterval.String(),
 	}
 }
 
@@ -79,6 +82,7 @@ type CLI struct {
 	Demo    DemoCmd    `cmd:"" help:"No setup: an embedded Kafka, schema registry and simulated Coupa instance, a full sync, and a summary."`
 	Cursors CursorsCmd `cmd:"" help:"Show or change stored cursors."`
 	Status  StatusCmd  `cmd:"" help:"One line per table: cursor, lag, last pass, stopped or failing (from Kafka and a running 'run')."`
+	Tables  TablesCmd  `cmd:"" help:"List the catalog: every table, its topic, scope, mode and default polling; with credentials, whether the client has each scope."`
 }
 
 func main() {

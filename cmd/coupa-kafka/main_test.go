@@ -28,7 +28,7 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		"only https", "COUPA_CLIENT_ID", "COUPA_CLIENT_SECRET", "unknown tables widgets", "COUPA_RATE_LIMIT 40",
+		"only https", "COUPA_CLIENT_ID", "COUPA_CLIENT_SECRET", `unknown table "widgets"`, "COUPA_RATE_LIMIT 40",
 		"KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE", "KAFKA_SASL_USERNAME",
 	} {
 		if !strings.Contains(err.Error(), want) {

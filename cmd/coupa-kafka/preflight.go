@@ -20,11 +20,13 @@ import (
 var preflightTimeout = 20 * time.Second
 
 // preflight checks, at once and before any table starts, that Kafka, the
-// schema registry and Coupa (a token and one list request of the first
-// table) answer. It returns every failure in one error, each naming the
-// setting to check, so a first run with a wrong URL or secret fails fast and
-// says which.
-func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, client *coupa.Client, first coupa.Table) error {
+// schema registry and Coupa (a token and one list request per scope the
+// tables need) answer. It returns every failure in one error, each naming
+// the setting to check, so a first run with a wrong URL or secret fails fast
+// and says which. It also returns the tables whose scope the client lacks:
+// under COUPA_TABLES=all they are skipped; a table named in COUPA_TABLES
+// without its scope is an error that names the scope to grant.
+func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, client *coupa.Client, tables []coupa.Table) (skipped []coupa.Table, err error) {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	checks := []struct {
@@ -37,12 +39,12 @@ func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, cl
 			return err
 		}},
 		{fmt.Sprintf("Coupa (COUPA_INSTANCE_URL=%s)", f.InstanceURL), func(ctx context.Context) error {
-			_, err := client.List(ctx, first, coupa.Query{Limit: 1, Fields: `["id","updated-at"]`})
-			var scope *coupa.ScopeError
-			if errors.As(err, &scope) {
-				return nil // the instance and the credentials answer; that table reports its scope itself
+			granted, err := client.Granted(ctx, tables)
+			if err != nil {
+				return err
 			}
-			return err
+			skipped = coupa.Missing(tables, granted)
+			return scopeProblem(f.allTables(), tables, skipped)
 		}},
 	}
 	errs := make([]error, len(checks))
@@ -62,9 +64,34 @@ func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, cl
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("startup checks failed: %w", err)
+		return nil, fmt.Errorf("startup checks failed: %w", err)
 	}
-	return nil
+	return skipped, nil
+}
+
+// scopeProblem is the error of tables whose scope the client lacks: any,
+// for tables named in COUPA_TABLES; all of them, under COUPA_TABLES=all
+// (which otherwise skips them).
+func scopeProblem(all bool, tables, missing []coupa.Table) error {
+	if len(missing) == 0 || (all && len(missing) < len(tables)) {
+		return nil
+	}
+	need := map[string][]string{}
+	var scopes []string
+	for _, t := range missing {
+		if need[t.Scope] == nil {
+			scopes = append(scopes, t.Scope)
+		}
+		need[t.Scope] = append(need[t.Scope], t.Name)
+	}
+	parts := make([]string, len(scopes))
+	for i, s := range scopes {
+		parts[i] = fmt.Sprintf("%s (for %s)", s, strings.Join(need[s], ", "))
+	}
+	if all {
+		return fmt.Errorf("the OAuth client has none of the catalog's scopes: grant at least one of %s in Coupa (Setup > OAuth2/OpenID Connect Clients)", strings.Join(parts, ", "))
+	}
+	return fmt.Errorf("the OAuth client lacks %s: grant them in Coupa (Setup > OAuth2/OpenID Connect Clients), or leave those tables out of COUPA_TABLES", strings.Join(parts, ", "))
 }

@@ -15,7 +15,7 @@ import (
 // password, a supplier's cXML password) are never published, whatever is set.
 type RedactionFlags struct {
 	FieldExclude []string `name:"field-exclude-list" env:"COUPA_FIELD_EXCLUDE_LIST" help:"Fields published as null (comma list of table.field)." group:"Sensitive data"`
-	FieldMask    []string `name:"field-mask-list" env:"COUPA_FIELD_MASK_LIST" help:"Fields published as \"****\" (comma list of table.field). Default: card numbers (pcard.number of users, purchase_orders, requisitions) and suppliers.tax_id; \"none\" masks nothing." group:"Sensitive data"`
+	FieldMask    []string `name:"field-mask-list" env:"COUPA_FIELD_MASK_LIST" help:"Fields published as \"****\" (comma list of table.field). Default: card numbers (pcard.number), tax ids and registration numbers, and the bank account numbers of supplier information (see the README's Sensitive data); \"none\" masks nothing. A path may enter arrays (supplier_information_addresses.iban) and name a key kept in extra (extra.<Coupa key>)." group:"Sensitive data"`
 	FieldHash    []string `name:"field-hash-list" env:"COUPA_FIELD_HASH_LIST" help:"Fields published as a keyed HMAC-SHA256 (joinable, not reversible): comma list of table.field. Needs COUPA_FIELD_HASH_KEY." group:"Sensitive data"`
 	FieldHashKey string   `name:"field-hash-key" env:"COUPA_FIELD_HASH_KEY" help:"Key of the field hashes (never logged). Keep it secret and stable: a new key changes every hash." group:"Sensitive data"`
 }

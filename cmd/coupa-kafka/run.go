@@ -12,16 +12,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/producer"
 )
 
 // RunCmd is `coupa-kafka run`, the daemon.
 type RunCmd struct {
-	Flags        `embed:""`
-	PollInterval time.Duration `name:"poll-interval" env:"COUPA_POLL_INTERVAL" default:"${default_poll_max}" help:"Longest pause between passes of a table: the pause of an idle table doubles up to it (and a failed pass waits it)."`
-	PollMin      time.Duration `name:"poll-min" env:"COUPA_POLL_MIN" default:"${default_poll_min}" help:"Pause after a pass that found changes: how soon a busy table is polled again."`
-	PollBudget   float64       `name:"poll-budget" env:"COUPA_POLL_BUDGET" default:"${default_poll_budget}" help:"Passes started per second across all tables (an idle pass costs one request): the request rate of polling in steady state. Negative: unbounded."`
-	HTTPAddr     string        `name:"http-addr" env:"COUPA_HTTP_ADDR" default:":8080" help:"Listen address of /metrics, /healthz and /readyz."`
+	Flags         `embed:""`
+	PollInterval  time.Duration `name:"poll-interval" env:"COUPA_POLL_INTERVAL" default:"${default_poll_max}" help:"Longest pause between passes of a document table: the pause of an idle table doubles up to it (and a failed pass waits it). Reference tables default to ${reference_poll}, full refresh tables to ${full_refresh_poll} between refreshes."`
+	PollIntervals string        `name:"poll-intervals" env:"COUPA_POLL_INTERVALS" help:"Per-table longest pauses, overriding the defaults: table=duration,... (exchange_rates=1h,lookup_values=15m)."`
+	PollMin       time.Duration `name:"poll-min" env:"COUPA_POLL_MIN" default:"${default_poll_min}" help:"Pause after a pass that found changes: how soon a busy table is polled again."`
+	PollBudget    float64       `name:"poll-budget" env:"COUPA_POLL_BUDGET" default:"${default_poll_budget}" help:"Passes started per second across all tables (an idle pass costs one request): the request rate of polling in steady state. Negative: unbounded."`
+	HTTPAddr      string        `name:"http-addr" env:"COUPA_HTTP_ADDR" default:":8080" help:"Listen address of /metrics, /healthz and /readyz."`
 }
 
 // Run serves health and metrics at once (so a slow start is visible), then
@@ -35,6 +37,10 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	}
 	if c.PollMin <= 0 || c.PollMin > c.PollInterval {
 		own = append(own, fmt.Errorf("COUPA_POLL_MIN %v must be positive and at most COUPA_POLL_INTERVAL %v", c.PollMin, c.PollInterval))
+	}
+	intervals, err := parsePollIntervals(c.PollIntervals)
+	if err != nil {
+		own = append(own, err)
 	}
 	if c.PollBudget == 0 {
 		own = append(own, errors.New("COUPA_POLL_BUDGET 0 would never poll: give passes per second, or a negative number for no bound"))
@@ -67,6 +73,9 @@ func (c *RunCmd) Run(ctx context.Context) error {
 			return
 		}
 		w.Write([]byte("ready\n"))
+		if len(a.skipped) > 0 {
+			fmt.Fprintf(w, "skipped, the OAuth client lacks their scope: %s\n", skippedText(a.skipped))
+		}
 	})
 	metricsHandler := &deferredHandler{}
 	mux.Handle("/metrics", metricsHandler)
@@ -87,7 +96,7 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	ready.Store(a)
 	a.log.Info("running", "tables", len(c.Tables), "poll_min", c.PollMin.String(), "poll_interval", c.PollInterval.String(),
 		"poll_budget", c.PollBudget, "http", ln.Addr().String())
-	poll := producer.Poll{Min: c.PollMin, Max: c.PollInterval, Budget: c.PollBudget}
+	poll := producer.Poll{Min: c.PollMin, Max: c.PollInterval, Budget: c.PollBudget, Intervals: intervals}
 	err = a.prod.Run(ctx, poll, func(r producer.PassResult, err error) {
 		health.record(r, err)
 		if err != nil {
@@ -116,4 +125,37 @@ func (d *deferredHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "starting", http.StatusServiceUnavailable)
+}
+
+// parsePollIntervals reads COUPA_POLL_INTERVALS: table=duration pairs,
+// comma separated, each naming a catalog table and a positive duration.
+func parsePollIntervals(s string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	var errs []string
+	for _, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, text, ok := strings.Cut(pair, "=")
+		name = strings.TrimSpace(name)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%q is not table=duration", pair))
+			continue
+		}
+		if _, err := coupa.LookupTable(name); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(text))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%s: want a positive duration such as 15m or 1h", name, text))
+			continue
+		}
+		out[name] = d
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("COUPA_POLL_INTERVALS: %s", strings.Join(errs, "; "))
+	}
+	return out, nil
 }

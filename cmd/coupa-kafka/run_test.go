@@ -139,7 +139,13 @@ func TestRunWithBadCredentialsIsNotReady(t *testing.T) {
 // users+suppliers sync against them.
 func localWorld(t *testing.T, records map[string]int) (*coupatest.Server, Flags) {
 	t.Helper()
-	sim := coupatest.NewTLS(t, coupatest.Config{Seed: 5, Records: records})
+	return localWorldWith(t, coupatest.Config{Seed: 5, Records: records})
+}
+
+// localWorldWith is localWorld with the simulated instance of cfg.
+func localWorldWith(t *testing.T, cfg coupatest.Config) (*coupatest.Server, Flags) {
+	t.Helper()
+	sim := coupatest.NewTLS(t, cfg)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, sim.CACertPEM(), 0o600); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -23,6 +25,9 @@ type app struct {
 	registry *sr.Client
 	metrics  *producer.Metrics
 	prod     *producer.Producer
+	// skipped are the tables COUPA_TABLES=all leaves out for want of
+	// their scope (/readyz lists them).
+	skipped []coupa.Table
 }
 
 // wiring holds the parts that differ between a real deployment and the demo.
@@ -57,8 +62,17 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 	}
 	tables, _ := f.tables()
 	redaction, _ := f.redaction() // validated above
-	if err := preflight(ctx, f, kopts, rc, client, tables[0]); err != nil {
+	skipped, err := preflight(ctx, f, kopts, rc, client, tables)
+	if err != nil {
 		return nil, err
+	}
+	tables = withoutTables(tables, skipped)
+	for _, t := range skipped {
+		metrics.Skipped(t)
+	}
+	if len(skipped) > 0 {
+		log.Warn("COUPA_TABLES=all: skipping the tables whose scope the OAuth client lacks; grant a scope and restart to sync its tables",
+			"skipped", skippedText(skipped), "syncing", len(tables))
 	}
 	prod, err := producer.New(ctx, producer.Config{
 		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
@@ -77,5 +91,25 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{log: log, client: client, kafka: kopts, registry: rc, metrics: metrics, prod: prod}, nil
+	return &app{log: log, client: client, kafka: kopts, registry: rc, metrics: metrics, prod: prod, skipped: skipped}, nil
+}
+
+// withoutTables returns tables less those in drop.
+func withoutTables(tables, drop []coupa.Table) []coupa.Table {
+	out := make([]coupa.Table, 0, len(tables))
+	for _, t := range tables {
+		if !slices.ContainsFunc(drop, func(d coupa.Table) bool { return d.Name == t.Name }) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// skippedText lists skipped tables with their scopes, "accounts (core.accounting.read), ...".
+func skippedText(skipped []coupa.Table) string {
+	parts := make([]string, len(skipped))
+	for i, t := range skipped {
+		parts[i] = fmt.Sprintf("%s (%s)", t.Name, t.Scope)
+	}
+	return strings.Join(parts, ", ")
 }
