@@ -54,15 +54,7 @@ func (ts *tableSync) nextRefresh(interval time.Duration, err error) time.Duratio
 // when refreshDue.
 func (ts *tableSync) refresh(ctx context.Context) (PassResult, error) {
 	res := PassResult{Table: ts.table.Name, Topic: ts.topic}
-	if ts.stopped != nil {
-		return res, ts.stopped
-	}
-	if ts.stale {
-		if err := ts.reload(ctx); err != nil {
-			return res, err
-		}
-	}
-	if err := ts.adoptReset(ctx); err != nil {
+	if err := ts.ready(ctx); err != nil {
 		return res, err
 	}
 	started := time.Now()

@@ -45,15 +45,7 @@ import (
 // batch in hand (bounded by CommitTimeout) and pass returns ctx's error.
 func (ts *tableSync) pass(ctx context.Context) (PassResult, error) {
 	res := PassResult{Table: ts.table.Name, Topic: ts.topic}
-	if ts.stopped != nil {
-		return res, ts.stopped
-	}
-	if ts.stale {
-		if err := ts.reload(ctx); err != nil {
-			return res, err
-		}
-	}
-	if err := ts.adoptReset(ctx); err != nil {
+	if err := ts.ready(ctx); err != nil {
 		return res, err
 	}
 	start, started := ts.startPosition(), time.Now()

@@ -71,6 +71,20 @@ func (ts *tableSync) halted() error {
 	return nil
 }
 
+// ready prepares ts for a pass: it fails when the table stopped, reloads
+// state a commit in doubt left stale, and adopts a pending cursor reset.
+func (ts *tableSync) ready(ctx context.Context) error {
+	if ts.stopped != nil {
+		return ts.stopped
+	}
+	if ts.stale {
+		if err := ts.reload(ctx); err != nil {
+			return err
+		}
+	}
+	return ts.adoptReset(ctx)
+}
+
 // PassResult summarises one pass over one table.
 type PassResult struct {
 	Table     string
