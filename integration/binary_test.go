@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/internal/faultproxy"
 	"github.com/coupa-kafka/coupa-kafka/internal/truthcheck"
@@ -153,10 +154,17 @@ func tail(s string, n int) string {
 func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	ctx := testContext(t, 10*time.Minute)
 	records := map[string]int{}
-	for _, n := range []string{"invoices", "purchase_orders", "requisitions", "suppliers", "contracts", "expense_reports", "users", "approvals"} {
-		records[n] = 1500
+	var tables []string
+	for _, tb := range coupa.DefaultTables {
+		records[tb.Name] = 1500
+		tables = append(tables, tb.Name)
 	}
-	w := newWorld(t, coupatest.Config{Seed: 21, UTCOffset: -7 * time.Hour, Adversarial: true, Deletes: true, LineChanges: true, Records: records})
+	// And a sample of the rest of the catalog, full refresh tables included.
+	for _, n := range truthcheck.CatalogSample {
+		records[n] = 40 // a page: their backfill leaves the budget to the documents
+		tables = append(tables, n)
+	}
+	w := newWorld(t, coupatest.Config{Seed: 21, UTCOffset: -7 * time.Hour, Adversarial: true, Deletes: true, LineChanges: true, Records: records}, tables...)
 	w.sim.Faults().Latency(30*time.Millisecond, 10*time.Millisecond)
 	bin := buildBinary(t)
 	// A budget well under Coupa's 25/s, so that the backfill spans several
@@ -223,7 +231,10 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 		if run >= 3*wantKills {
 			t.Fatalf("only %d of %d runs were killed mid-sync: the syncs are too short for this test", kills, run)
 		}
-		delay := 200*time.Millisecond + time.Duration(rng.Int64N(int64(3300*time.Millisecond)))
+		// From a second on: opening 27 tables (scope checks, topics,
+		// schemas, fencing, restore) takes about that long, and a run killed
+		// before any table commits tests little.
+		delay := time.Second + time.Duration(rng.Int64N(int64(5*time.Second)))
 		atCommit := run%3 != 0
 		p := startBinary(t, bin, killEnv, "sync")
 		select {
@@ -276,21 +287,26 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 
 	close(stop)
 	wg.Wait()
-	// Whatever the kills left, five published invoices are deleted: the
-	// final sync must tombstone them and their lines (the churn's deletes
-	// may all have hit records no run had published yet).
-	published, err := truthcheck.Read(ctx, w.topic("invoices"), w.kafka()...) // committed so far: no wait for the open transaction of the last kill
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Whatever the kills left, five published documents with lines are
+	// deleted: the final sync must tombstone them and their lines (the
+	// churn's deletes may all have hit records no run had published yet).
 	deleted := 0
-	for id, p := range published.Last {
-		if _, live := w.sim.Record("invoices", id); live && p.Value != nil && deleted < 5 {
-			if err := w.sim.Delete("invoices", id); err != nil {
-				t.Fatal(err)
-			}
-			deleted++
+	for _, table := range []string{"invoices", "purchase_orders", "requisitions", "expense_reports"} {
+		published, err := truthcheck.Read(ctx, w.topic(table), w.kafka()...) // committed so far: no wait for the open transaction of the last kill
+		if err != nil {
+			t.Fatal(err)
 		}
+		for id, p := range published.Last {
+			if _, live := w.sim.Record(table, id); live && p.Value != nil && deleted < 5 {
+				if err := w.sim.Delete(table, id); err != nil {
+					t.Fatal(err)
+				}
+				deleted++
+			}
+		}
+	}
+	if deleted == 0 {
+		t.Fatal("no run published a document with lines: the kills came too early to test anything")
 	}
 	time.Sleep(1100 * time.Millisecond) // let the last second of changes close
 	final := startBinary(t, bin, env, "sync")
