@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +105,57 @@ func TestPollForTable(t *testing.T) {
 	if err := (&Poll{Intervals: map[string]time.Duration{"uoms": -time.Second}}).defaults(); err == nil {
 		t.Error("a negative interval was accepted")
 	}
+}
+
+// TestRunRefreshesOnSchedule: under Run, a full refresh table is refreshed
+// every interval (Poll.Intervals), not at the pace of incremental tables;
+// an unchanged refresh publishes nothing and a change is published by the
+// next refresh.
+func TestRunRefreshesOnSchedule(t *testing.T) {
+	ctx := testContext(t, time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 52, Records: map[string]int{"currencies": 8}}, "currencies")
+	p := h.producer(ctx)
+	defer p.Close()
+	const interval = 400 * time.Millisecond
+	poll := Poll{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond, Budget: 100, Intervals: map[string]time.Duration{"currencies": interval}}
+	var (
+		mu        sync.Mutex
+		published []int
+	)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(runCtx, poll, func(r PassResult, err error) {
+			if err != nil {
+				t.Errorf("refresh: %v", err)
+			}
+			mu.Lock()
+			published = append(published, r.Published)
+			mu.Unlock()
+		})
+	}()
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := h.sim.Update("currencies", h.anyID("currencies")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// About 2.2 s at one refresh per 400 ms (plus the refresh itself): 4
+	// to 7 refreshes, where the 20 ms ceiling would have made 50 or more.
+	if len(published) < 3 || len(published) > 8 {
+		t.Errorf("%d refreshes in 2.2 s at one per %v: %v", len(published), interval, published)
+	}
+	total := 0
+	for _, n := range published[1:] {
+		total += n
+	}
+	if published[0] != 8 || total != 1 {
+		t.Errorf("refreshes published %v: want 8, then only the one change", published)
+	}
+	h.assertTruth(ctx)
 }
