@@ -131,17 +131,17 @@ func runFreshness(ctx context.Context, cfg config, set freshSetting) (freshnessR
 		}
 	}
 
-	seen, stopConsumer, err := consumeArrivals(ctx, w)
+	seen, stopConsumer, err := consumeArrivals(ctx, w, w.tables())
 	if err != nil {
 		return freshnessResult{}, err
 	}
 	before := client.Stats().Total()
-	visible := churnRecordingVisibility(ctx, w, cfg.FreshWindow, cfg.FreshRate, cfg.Seed)
+	visible := churnRecordingVisibility(ctx, w, w.tables(), cfg.FreshWindow, cfg.FreshRate, cfg.Seed)
 	requests := client.Stats().Total() - before
 
 	// The last changes get as long as the slowest poll to arrive.
 	wait := time.Now().Add(set.Poll.Max + 15*time.Second)
-	latest := latestVersions(w)
+	latest := latestVersions(w, w.tables())
 	for time.Now().Before(wait) && !allArrived(seen, latest, visible) {
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
 			return freshnessResult{}, err
@@ -177,9 +177,11 @@ func runFreshness(ctx context.Context, cfg config, set freshSetting) (freshnessR
 	return r, nil
 }
 
-// inProcessProducer wires a producer as cmd/coupa-kafka does, against w, in
-// this process.
-func inProcessProducer(ctx context.Context, w *world, cfg config) (*coupa.Client, *producer.Producer, error) {
+// inProcessProducer wires a producer as cmd/coupa-kafka does, against w's
+// tables, in this process. tweak, if given, adjusts the producer's Config
+// before it is made (the catalog scenario turns LineTopics on, as the CLI
+// does, and keeps the Metrics).
+func inProcessProducer(ctx context.Context, w *world, cfg config, tweak ...func(*producer.Config)) (*coupa.Client, *producer.Producer, error) {
 	log := slog.New(slog.DiscardHandler)
 	client, err := coupa.New(coupa.Config{
 		InstanceURL: w.sim.URL(), ClientID: w.spec().ClientID, ClientSecret: w.spec().ClientSecret,
@@ -200,20 +202,23 @@ func inProcessProducer(ctx context.Context, w *world, cfg config) (*coupa.Client
 		}
 		tables = append(tables, t)
 	}
-	prod, err := producer.New(ctx, producer.Config{
+	pcfg := producer.Config{
 		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
 		Kafka: []kgo.Opt{kgo.SeedBrokers(w.cluster.ListenAddrs()...)}, Tables: tables,
 		TopicPrefix: "coupa.", OffsetsTopic: "coupa-offsets",
 		Lookback: producer.DefaultLookback, Logger: log,
-	})
+	}
+	for _, f := range tweak {
+		f(&pcfg)
+	}
+	prod, err := producer.New(ctx, pcfg)
 	return client, prod, err
 }
 
-// churnRecordingVisibility changes the instance for window at about rate
-// versions a second and returns when each version became visible.
-func churnRecordingVisibility(ctx context.Context, w *world, window time.Duration, rate float64, seed int64) map[versionKey]time.Time {
+// churnRecordingVisibility changes tables for window at about rate versions
+// a second and returns when each version became visible.
+func churnRecordingVisibility(ctx context.Context, w *world, tables []string, window time.Duration, rate float64, seed int64) map[versionKey]time.Time {
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
-	tables := w.tables()
 	visible := map[versionKey]time.Time{}
 	note := func(table string, id int64, at time.Time) {
 		k := versionKey{table, id, at.UnixMilli()}
@@ -257,10 +262,10 @@ func churnRecordingVisibility(ctx context.Context, w *world, window time.Duratio
 	return visible
 }
 
-// latestVersions is the current version of every record.
-func latestVersions(w *world) map[versionKey]bool {
+// latestVersions is the current version of every record of tables.
+func latestVersions(w *world, tables []string) map[versionKey]bool {
 	out := map[versionKey]bool{}
-	for _, t := range w.tables() {
+	for _, t := range tables {
 		for _, st := range w.sim.States(t) {
 			out[versionKey{t, st.ID, st.UpdatedAt.UnixMilli()}] = true
 		}
@@ -278,12 +283,12 @@ func allArrived(seen func() map[versionKey]time.Time, latest map[versionKey]bool
 	return true
 }
 
-// consumeArrivals consumes every table topic from its end with
+// consumeArrivals consumes the topics of tables from their ends with
 // read_committed and records when each version first arrived. seen returns
 // a snapshot; stop ends the consumer and returns the final record.
-func consumeArrivals(ctx context.Context, w *world) (seen func() map[versionKey]time.Time, stop func() map[versionKey]time.Time, err error) {
+func consumeArrivals(ctx context.Context, w *world, tables []string) (seen func() map[versionKey]time.Time, stop func() map[versionKey]time.Time, err error) {
 	var topics []string
-	for _, t := range w.tables() {
+	for _, t := range tables {
 		topics = append(topics, "coupa."+t)
 	}
 	// Start exactly at today's ends, so that no change made from now on

@@ -4,7 +4,7 @@
 // and the figures.
 //
 //	go run ./bench                       # all three scenarios, full sizes (several minutes)
-//	go run ./bench -scenario rate        # rate|cpu|memory|freshness|all
+//	go run ./bench -scenario rate        # rate|cpu|memory|freshness|catalog|all
 //	go run ./bench -quick                # small sizes, a smoke run in seconds
 //	go run ./bench -json results.json    # also write every figure as JSON
 //
@@ -81,6 +81,14 @@ type config struct {
 	FreshWindow   time.Duration
 	FreshRate     float64
 	FreshSettings string // comma list of freshSettings names
+	// The catalog scenario: records of every catalog table in the idle
+	// pass measurement; invoices (the backfill) and records of each other
+	// table in the backfill measurement, its window and changes per second.
+	CatalogRecords  int
+	CatalogInvoices int
+	CatalogOthers   int
+	CatalogWindow   time.Duration
+	CatalogRate     float64
 }
 
 func defaultConfig() config {
@@ -91,11 +99,12 @@ func defaultConfig() config {
 		CPURecords: 200_000, MemSizes: "250000,1000000", LineTopics: true, Seed: 1,
 		Timeout: time.Hour, Unthrottled: 100_000,
 		FreshRecords: 1_500, FreshWindow: 3 * time.Minute, FreshRate: 1, FreshSettings: "defaults,eager,frugal",
+		CatalogRecords: 60, CatalogInvoices: 1_000_000, CatalogOthers: 1_500, CatalogWindow: 3 * time.Minute, CatalogRate: 1,
 	}
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "rate|cpu|memory|freshness|all")
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "rate|cpu|memory|freshness|catalog|all")
 	fs.BoolVar(&c.Quick, "quick", c.Quick, "small sizes and 20 ms latency: a smoke run in seconds")
 	fs.IntVar(&c.Records, "records", 0, "override sizes: rate invoices, cpu invoices and the largest memory size (the smaller is a quarter)")
 	fs.IntVar(&c.RateInv, "rate-invoices", c.RateInv, "rate scenario: invoices")
@@ -114,6 +123,11 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FreshWindow, "fresh-window", c.FreshWindow, "freshness scenario: how long changes are made and measured, per setting")
 	fs.Float64Var(&c.FreshRate, "fresh-rate", c.FreshRate, "freshness scenario: changes per second (Poisson)")
 	fs.StringVar(&c.FreshSettings, "fresh-settings", c.FreshSettings, "freshness scenario: comma list of polling settings to measure (defaults, eager, frugal)")
+	fs.IntVar(&c.CatalogRecords, "catalog-records", c.CatalogRecords, "catalog scenario (idle pass): records of every catalog table")
+	fs.IntVar(&c.CatalogInvoices, "catalog-invoices", c.CatalogInvoices, "catalog scenario (backfill): invoices, the table backfilled while the others are measured")
+	fs.IntVar(&c.CatalogOthers, "catalog-others", c.CatalogOthers, "catalog scenario (backfill): records of each other table (and of invoices in the baseline)")
+	fs.DurationVar(&c.CatalogWindow, "catalog-window", c.CatalogWindow, "catalog scenario (backfill): how long changes are made and measured, per run")
+	fs.Float64Var(&c.CatalogRate, "catalog-rate", c.CatalogRate, "catalog scenario (backfill): changes per second (Poisson) to the tables other than invoices")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "simulator seed")
 	fs.StringVar(&c.JSONOut, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write CPU and heap profiles of each producer child into this directory")
@@ -127,15 +141,16 @@ func (c *config) resolve() error {
 		c.CPURecords = 3_000
 		c.MemSizes = "1000,4000"
 		c.FreshRecords, c.FreshWindow, c.FreshRate, c.FreshSettings = 60, 6*time.Second, 3, "defaults"
+		c.CatalogInvoices, c.CatalogOthers, c.CatalogWindow, c.CatalogRate = 20_000, 200, 10*time.Second, 3
 	}
 	if c.Records > 0 {
 		c.RateInv, c.CPURecords = c.Records, c.Records
 		c.MemSizes = fmt.Sprintf("%d,%d", max(c.Records/4, 1), c.Records)
 	}
 	switch c.Scenario {
-	case "rate", "cpu", "memory", "freshness", "all":
+	case "rate", "cpu", "memory", "freshness", "catalog", "all":
 	default:
-		return fmt.Errorf("-scenario %q: want rate, cpu, memory, freshness or all", c.Scenario)
+		return fmt.Errorf("-scenario %q: want rate, cpu, memory, freshness, catalog or all", c.Scenario)
 	}
 	return nil
 }
@@ -161,6 +176,7 @@ type report struct {
 	CPU       *cpuResult        `json:",omitempty"`
 	Memory    []memoryResult    `json:",omitempty"`
 	Freshness []freshnessResult `json:",omitempty"`
+	Catalog   *catalogResult    `json:",omitempty"`
 	Finished  time.Time
 	LoadAfter string
 }
@@ -229,6 +245,14 @@ func run(ctx context.Context, cfg config, out io.Writer) (*report, error) {
 			rep.Freshness = append(rep.Freshness, r)
 			r.print(out)
 		}
+	}
+	if all || cfg.Scenario == "catalog" {
+		r, err := runCatalog(ctx, cfg)
+		if err != nil {
+			return rep, fmt.Errorf("catalog: %w", err)
+		}
+		rep.Catalog = &r
+		r.print(out)
 	}
 	rep.Finished = time.Now()
 	rep.LoadAfter = loadavg()

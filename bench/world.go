@@ -77,10 +77,11 @@ func (w *world) close() {
 	w.sim.Close()
 }
 
-// tables returns the tables that have records, in coupa.DefaultTables order.
+// tables returns the tables that have records, in coupa.Catalog order (the
+// eight default tables first, in coupa.DefaultTables order).
 func (w *world) tables() []string {
 	var out []string
-	for _, t := range coupa.DefaultTables {
+	for _, t := range coupa.Catalog {
 		if w.records[t.Name] > 0 {
 			out = append(out, t.Name)
 		}
