@@ -58,6 +58,37 @@ func BenchmarkAppendSimulatorInvoice(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendLearnedInvoice converts the simulator's invoices with a
+// schema that learned their custom fields and new keys (what the producer
+// converts with), and hashes each value as the producer does.
+func BenchmarkAppendLearnedInvoice(b *testing.B) {
+	raws, size := simulatorInvoices(b)
+	tb := mustLoad(b, "invoices")
+	for _, raw := range raws {
+		next, err := tb.Learn(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tb = next
+	}
+	b.SetBytes(int64(size / len(raws)))
+	b.ReportAllocs()
+	var buf []byte
+	i := 0
+	for b.Loop() {
+		var st Stats
+		var err error
+		buf, st, err = tb.AppendStats(buf[:0], raws[i%len(raws)])
+		if err != nil || st.Untyped != 0 {
+			b.Fatal(err, st)
+		}
+		if _, err := tb.ContentHash(buf); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkUnmarshalSimulatorInvoiceBaseline: encoding/json into
 // map[string]any over the same invoices.
 func BenchmarkUnmarshalSimulatorInvoiceBaseline(b *testing.B) {

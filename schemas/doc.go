@@ -52,7 +52,8 @@
 //     identity records, custom_fields and extra. Other arrays of objects ->
 //     arrays of identity records.
 //   - custom_fields (Coupa's "custom-fields", per-instance keys) -> map of
-//     JSON text, on headers and lines.
+//     JSON text, on headers and lines (and, once learned, the typed view
+//     "custom": see Evolution).
 //   - The top-level id is a required long; every other field is
 //     ["null", T] with "default": null, so new fields can always be added.
 //
@@ -96,6 +97,21 @@
 // object of valid UTF-8, an object with a duplicate key (Avro cannot hold
 // both values and picking one would lose the other), and a record without
 // an integer id.
+//
+// # Evolution
+//
+// The generated schemas cannot know an instance's custom fields or what a
+// newer Coupa release adds. Table.Learn extends a table by what a record
+// shows (see learn.go for the typing rules): custom fields become typed,
+// optional fields of a "custom" record, a view of custom_fields written
+// from the same object (custom.go); keys the schema lacks become fields of
+// their own, out of extra. AppendStats counts what a conversion could not
+// type (Stats.Untyped: what Learn would type; Stats.Conflicts: values that
+// do not fit a learned type, kept in custom_fields or extra). Table.Adopt
+// reads what a registered version learned back from its text, so the
+// registry is the only record of it. Table.ContentHash hashes a value
+// without what evolution adds, so the same JSON hashes alike under every
+// version, and Table.ToJSONFrom reads a value written with another version.
 //
 // # Registry
 //

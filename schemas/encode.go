@@ -22,6 +22,26 @@ import (
 // UTF-8, has a duplicate key, or lacks an integer "id"; dst is then returned
 // unchanged. Nothing else is a reason to refuse a record.
 func (t *Table) Append(dst, raw []byte) (out []byte, extra int, err error) {
+	out, stats, err := t.AppendStats(dst, raw)
+	return out, stats.Extra, err
+}
+
+// Stats counts what one conversion could not give a typed field.
+type Stats struct {
+	// Extra counts values kept as JSON text in an extra map.
+	Extra int
+	// Untyped counts values a schema evolution could give a typed field
+	// (see Table.Learn): keys the schema lacks and custom fields its view
+	// lacks (nulls and arrays excluded), and fractions in a learned
+	// integer. They wait in extra or custom_fields meanwhile.
+	Untyped int
+	// Conflicts counts values whose type conflicts with a learned field:
+	// kept in extra (a learned field) or custom_fields (a custom one).
+	Conflicts int
+}
+
+// AppendStats is Append, counting what could not be typed.
+func (t *Table) AppendStats(dst, raw []byte) (out []byte, stats Stats, err error) {
 	st, _ := t.pool.Get().(*encodeState)
 	if st == nil {
 		st = &encodeState{}
@@ -30,28 +50,30 @@ func (t *Table) Append(dst, raw []byte) (out []byte, extra int, err error) {
 	n := len(dst)
 	if t.redact != nil {
 		if st.redacted, err = t.redact.apply(st.redacted[:0], raw); err != nil {
-			return dst[:n], 0, fmt.Errorf("schemas: %s: %w", t.name, err)
+			return dst[:n], Stats{}, fmt.Errorf("schemas: %s: %w", t.name, err)
 		}
 		raw = st.redacted
 	}
-	st.dst, st.extra = dst, 0
+	st.dst, st.extra, st.untyped, st.conflicts = dst, 0, 0, 0
 	err = st.top(t.root, raw)
-	out, extra = st.dst, st.extra
+	out, stats = st.dst, Stats{Extra: st.extra, Untyped: st.untyped, Conflicts: st.conflicts}
 	st.dst = nil
 	if err != nil {
-		return dst[:n], 0, fmt.Errorf("schemas: %s: %w", t.name, err)
+		return dst[:n], Stats{}, fmt.Errorf("schemas: %s: %w", t.name, err)
 	}
-	return out, extra, nil
+	return out, stats, nil
 }
 
 // encodeState is the reusable scratch of one conversion (pooled per Table).
 type encodeState struct {
-	dst      []byte
-	redacted []byte // the record's JSON after redaction
-	extra    int
-	levels   []*levelScratch
-	tmp      []byte
-	order    []int
+	dst       []byte
+	redacted  []byte // the record's JSON after redaction
+	extra     int
+	untyped   int
+	conflicts int
+	levels    []*levelScratch
+	tmp       []byte
+	order     []int
 }
 
 // levelScratch holds what one nesting level of records needs while its
@@ -149,6 +171,9 @@ func (st *encodeState) record(rp *recordPlan, b []byte, i, d int) (int, error) {
 				spans[fi] = span{vStart, vEnd}
 			} else {
 				lv.extras = append(lv.extras, extraKV{key: key, val: span{vStart, vEnd}})
+				if rp.evolvable() && learnable(b[vStart]) {
+					st.untyped++ // a key a schema evolution can add
+				}
 			}
 			i = skipWS(b, vEnd)
 			if i < len(b) && b[i] == ',' {
@@ -174,6 +199,10 @@ func (st *encodeState) record(rp *recordPlan, b []byte, i, d int) (int, error) {
 			st.writeExtra(b, lv.extras)
 			continue
 		}
+		if fi == rp.custom {
+			st.writeView(f.rec, b, spans[rp.customFields], d)
+			continue
+		}
 		sp := spans[fi]
 		if sp.end == 0 || b[sp.start] == 'n' {
 			if !f.nullable {
@@ -182,7 +211,7 @@ func (st *encodeState) record(rp *recordPlan, b []byte, i, d int) (int, error) {
 			st.dst = append(st.dst, unionNull)
 			continue
 		}
-		mark, extra := len(st.dst), st.extra
+		mark, extra, untyped, conflicts := len(st.dst), st.extra, st.untyped, st.conflicts
 		if f.nullable {
 			st.dst = append(st.dst, unionValue)
 		}
@@ -190,11 +219,19 @@ func (st *encodeState) record(rp *recordPlan, b []byte, i, d int) (int, error) {
 		if err != nil {
 			return i, err
 		}
+		if ok && fi == rp.customFields && rp.custom < 0 {
+			// No view yet: every custom field waits in the map.
+			for _, e := range st.level(d + 1).extras {
+				if learnable(b[e.val.start]) {
+					st.untyped++
+				}
+			}
+		}
 		if ok {
 			continue
 		}
 		// Does not fit: undo whatever was written, keep the JSON text.
-		st.dst, st.extra = st.dst[:mark], extra
+		st.dst, st.extra, st.untyped, st.conflicts = st.dst[:mark], extra, untyped, conflicts
 		if !f.nullable {
 			return i, fmt.Errorf("%q is %s, not a %s", f.key, truncate(b[sp.start:sp.end], 40), kindName(f.kind))
 		}
@@ -202,6 +239,9 @@ func (st *encodeState) record(rp *recordPlan, b []byte, i, d int) (int, error) {
 
 		lv.extras = append(lv.extras, extraKV{skey: f.key, val: sp})
 		st.extra++
+		if f.learned {
+			st.misfit(f, b[sp.start:sp.end])
+		}
 	}
 	return i, nil
 }
@@ -234,6 +274,20 @@ func (st *encodeState) duplicateKey(ex []extraKV) []byte {
 		}
 	}
 	return nil
+}
+
+// writeView writes the custom view of the custom-fields value b[sp]
+// (null when absent, null or no object of distinct keys).
+func (st *encodeState) writeView(rp *recordPlan, b []byte, sp span, d int) {
+	if sp.end == 0 || b[sp.start] == 'n' {
+		st.dst = append(st.dst, unionNull)
+		return
+	}
+	mark := len(st.dst)
+	st.dst = append(st.dst, unionValue)
+	if !st.view(rp, b, sp, d) {
+		st.dst = append(st.dst[:mark], unionNull)
+	}
 }
 
 func (st *encodeState) writeExtra(b []byte, ex []extraKV) {
@@ -318,9 +372,21 @@ func (st *encodeState) value(vp *valuePlan, b []byte, sp span, d int) (ok bool, 
 		return true, nil
 	case kJSONMap:
 		return st.jsonMap(b, sp, d), nil
+	case kDate:
+		if v[0] != '"' {
+			return false, nil
+		}
+		days, ok := parseDate(v[1 : len(v)-1])
+		if ok {
+			st.dst = appendLong(st.dst, days) // int and long share zigzag varints
+		}
+		return ok, nil
 	case kRecord:
 		if v[0] != '{' {
 			return false, nil
+		}
+		if vp.rec.view {
+			return st.view(vp.rec, b, sp, d), nil
 		}
 		_, err := st.record(vp.rec, b, sp.start, d+1)
 		return err == nil, err
@@ -429,4 +495,9 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// Add sums two conversions' counts.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{Extra: s.Extra + o.Extra, Untyped: s.Untyped + o.Untyped, Conflicts: s.Conflicts + o.Conflicts}
 }

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/hamba/avro/v2"
 )
@@ -23,6 +22,8 @@ const (
 	kJSONMap                  // JSON object -> map of JSON text (custom-fields)
 	kRecord                   // JSON object -> nested record
 	kArray                    // JSON array -> array
+	kDate                     // "YYYY-MM-DD" -> int date (learned custom fields)
+	kView                     // custom-fields object -> typed view record (see custom.go)
 )
 
 // valuePlan describes one value (a field's non-null branch or array items).
@@ -38,6 +39,7 @@ type fieldPlan struct {
 	key      string // Coupa's JSON key
 	name     string // Avro field name
 	nullable bool   // ["null", T] (every field but the top-level id)
+	learned  bool   // added by schema evolution (see learn.go): a misfit is a conflict
 	valuePlan
 }
 
@@ -45,9 +47,22 @@ type recordPlan struct {
 	name   string
 	fields []fieldPlan
 	byKey  map[string]int
-	extra  int // index of the extra map field
+	extra  int // index of the extra map field (-1 in a view)
 	id     int // index of a required "id" field, or -1
+	// custom and customFields index the typed view of the custom fields
+	// and the custom-fields map, or are -1. A record with a custom-fields
+	// map is evolvable: unknown keys and custom fields can be learned.
+	custom, customFields int
+	// view: a record of the typed view of custom fields (custom.go). It
+	// has no extra map: the custom-fields map keeps every value.
+	view bool
+	// identities: a learned custom object (a lookup value, a user) inside
+	// the view, which only ever learns identifying keys.
+	identities bool
 }
+
+// evolvable says whether schema evolution may add fields to rp.
+func (rp *recordPlan) evolvable() bool { return rp.customFields >= 0 }
 
 // PropKey and PropJSON are the field properties the generator writes (see
 // schemas/internal/avscgen).
@@ -55,14 +70,16 @@ const (
 	propKey   = "coupa.key"
 	propJSON  = "coupa.json"
 	extraName = "extra"
+	// propView marks the field holding the typed view of a key's object
+	// (the custom record of "custom-fields"); propLearned marks a field
+	// that schema evolution added (learn.go).
+	propView    = "coupa.view"
+	propLearned = "coupa.learned"
+	customName  = "custom"
 	// maxPrecision bounds decimals: every digit string up to 38 digits fits
 	// the 128-bit arithmetic the encoder uses.
 	maxPrecision = 38
 )
-
-func compile(rs *avro.RecordSchema) (*recordPlan, error) {
-	return (&compiler{recs: map[string]*recordPlan{}}).record(rs)
-}
 
 type compiler struct {
 	recs map[string]*recordPlan // by full name: a named type reused in a schema shares its plan
@@ -72,12 +89,18 @@ func (c *compiler) record(rs *avro.RecordSchema) (*recordPlan, error) {
 	if p, ok := c.recs[rs.FullName()]; ok {
 		return p, nil
 	}
-	p := &recordPlan{name: rs.FullName(), byKey: map[string]int{}, extra: -1, id: -1}
+	p := &recordPlan{name: rs.FullName(), byKey: map[string]int{}, extra: -1, id: -1, custom: -1, customFields: -1}
 	c.recs[rs.FullName()] = p
 	for _, f := range rs.Fields() {
-		fp := fieldPlan{name: f.Name(), key: strings.ReplaceAll(f.Name(), "_", "-")}
+		fp := fieldPlan{name: f.Name(), key: avroKey(f.Name()), learned: f.Prop(propLearned) == true}
 		if k, ok := f.Prop(propKey).(string); ok {
 			fp.key = k
+		}
+		if f.Prop(propView) != nil {
+			if err := c.customField(p, f, &fp); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		typ := f.Type()
 		if u, ok := typ.(*avro.UnionSchema); ok {
@@ -107,6 +130,9 @@ func (c *compiler) record(rs *avro.RecordSchema) (*recordPlan, error) {
 		if !fp.nullable {
 			p.id = len(p.fields)
 		}
+		if fp.kind == kJSONMap && fp.key == customFieldsKey {
+			p.customFields = len(p.fields)
+		}
 		if _, dup := p.byKey[fp.key]; dup {
 			return nil, fmt.Errorf("%s: two fields for Coupa key %q", p.name, fp.key)
 		}
@@ -118,6 +144,9 @@ func (c *compiler) record(rs *avro.RecordSchema) (*recordPlan, error) {
 	}
 	if p.extra != len(p.fields)-1 {
 		return nil, fmt.Errorf("%s: extra must be the last field", p.name)
+	}
+	if p.custom >= 0 && p.customFields < 0 {
+		return nil, fmt.Errorf("%s.%s: a view of custom fields needs a custom_fields map", p.name, p.fields[p.custom].name)
 	}
 	return p, nil
 }
@@ -146,6 +175,9 @@ func (c *compiler) value(s avro.Schema, isJSON bool) (valuePlan, error) {
 		default:
 			if s.Type() == avro.Long && l.Type() == avro.TimestampMillis {
 				return valuePlan{kind: kDatetime}, nil
+			}
+			if s.Type() == avro.Int && l.Type() == avro.Date {
+				return valuePlan{kind: kDate}, nil
 			}
 			return valuePlan{}, fmt.Errorf("unsupported logical type %s", l.Type())
 		}

@@ -180,7 +180,7 @@ func (t *Table) Redacted(r Redaction) (*Table, error) {
 	if len(r.Hash) > 0 && r.HashKey == "" {
 		return nil, fmt.Errorf("schemas: %s: hashing %s needs a key (without one, a short value is recovered by hashing every candidate)", t.name, strings.Join(r.Hash, ","))
 	}
-	out := &Table{name: t.name, text: t.text, schema: t.schema, root: t.root}
+	out := &Table{name: t.name, text: t.text, schema: t.schema, root: t.root, recs: t.recs, base: t.base, learned: t.learned}
 	if len(rd.byKey)+len(rd.nested) > 0 {
 		out.redact = rd
 	}

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,6 +126,46 @@ func (r *Registry) Register(ctx context.Context, subject string, t *Table) (int,
 	return created.ID, nil
 }
 
+// Latest returns the text of the latest version registered under subject,
+// or "" when the subject has none. It is what a table's learned fields are
+// read back from (Table.Adopt), so that every process derives one schema.
+// Retries like Register.
+func (r *Registry) Latest(ctx context.Context, subject string) (string, error) {
+	latest, err := retry(ctx, r, func() (sr.SubjectSchema, error) {
+		ss, err := r.client.SchemaByVersion(ctx, subject, -1)
+		if isSubjectNotFound(err) {
+			return sr.SubjectSchema{}, nil
+		}
+		return ss, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("schemas: reading the latest version of %s: %w", subject, err)
+	}
+	if latest.Type != sr.TypeAvro && latest.Schema.Schema != "" {
+		return "", nil // Register refuses it, naming the version
+	}
+	return latest.Schema.Schema, nil
+}
+
+// SchemaByID returns the text of the schema registered with id (what a
+// value's Confluent header names). Retries like Register.
+func (r *Registry) SchemaByID(ctx context.Context, id int) (string, error) {
+	s, err := retry(ctx, r, func() (sr.Schema, error) { return r.client.SchemaByID(ctx, id) })
+	if err != nil {
+		return "", fmt.Errorf("schemas: reading schema id %d: %w", id, err)
+	}
+	return s.Schema, nil
+}
+
+// HeaderID reads the schema id of a value in the Confluent wire format and
+// returns the Avro after the header.
+func HeaderID(value []byte) (int, []byte, error) {
+	if len(value) < 5 || value[0] != 0 {
+		return 0, nil, fmt.Errorf("schemas: value is not in the Confluent wire format")
+	}
+	return int(binary.BigEndian.Uint32(value[1:5])), value[5:], nil
+}
+
 func (r *Registry) remember(k regKey, id int) {
 	r.mu.Lock()
 	r.ids[k] = id
@@ -136,14 +177,15 @@ func isSubjectNotFound(err error) bool {
 	return errors.As(err, &re) && (re.ErrorCode == 40401 || re.StatusCode == http.StatusNotFound)
 }
 
-// retryable: the registry is down or overloaded. Anything else it says is
-// an answer, and asking again would not change it.
-func retryable(err error) bool {
+// retryable: the registry is down, overloaded or slow (no answer within
+// the HTTP client's timeout, while ctx is still live). Anything else it
+// says is an answer, and asking again would not change it.
+func retryable(ctx context.Context, err error) bool {
 	var re *sr.ResponseError
 	if errors.As(err, &re) {
 		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusRequestTimeout
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return ctx.Err() == nil
 }
 
 func retry[T any](ctx context.Context, r *Registry, op func() (T, error)) (T, error) {
@@ -156,7 +198,7 @@ func retry[T any](ctx context.Context, r *Registry, op func() (T, error)) (T, er
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				last = err
 			}
-			if !retryable(err) {
+			if !retryable(ctx, err) {
 				return v, backoff.Permanent(err)
 			}
 		}

@@ -22,8 +22,17 @@ type Table struct {
 	text   string
 	schema avro.Schema
 	root   *recordPlan
-	pool   sync.Pool // *encodeState
-	redact *redactor // nil: the JSON is converted as it comes
+	pool   sync.Pool              // *encodeState
+	redact *redactor              // nil: the JSON is converted as it comes
+	recs   map[string]*recordPlan // every record's plan, by full name
+	// resolved caches, by writer schema text, the schemas ToJSONFrom
+	// reads other versions' data with.
+	resolved sync.Map
+
+	// base and learned: the generated table t extends, and what it
+	// learned beyond it (see learn.go); nil for a generated table.
+	base    *Table
+	learned learning
 }
 
 var (
@@ -82,14 +91,15 @@ func NewTable(name, schemaText string) (*Table, error) {
 	if !ok {
 		return nil, fmt.Errorf("schemas: %s: schema is %s, not a record", name, s.Type())
 	}
-	root, err := compile(rs)
+	c := &compiler{recs: map[string]*recordPlan{}}
+	root, err := c.record(rs)
 	if err != nil {
 		return nil, fmt.Errorf("schemas: %s: %w", name, err)
 	}
 	if root.id < 0 {
 		return nil, fmt.Errorf("schemas: %s: top-level record has no required long field \"id\"", name)
 	}
-	return &Table{name: name, text: schemaText, schema: s, root: root}, nil
+	return &Table{name: name, text: schemaText, schema: s, root: root, recs: c.recs}, nil
 }
 
 // Tables lists the tables with an embedded schema, sorted.

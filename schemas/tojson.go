@@ -36,6 +36,30 @@ func (t *Table) ToJSON(avroBinary []byte) ([]byte, error) {
 	return appendRecordJSON(nil, t.root, m)
 }
 
+// ToJSONFrom is ToJSON of a value written with another version of t's
+// schema, read with t's as Avro schema resolution does (what a consumer
+// that reads with the latest version sees): fields writer lacks take
+// their defaults. It fails when t cannot read writer's data.
+func (t *Table) ToJSONFrom(writer *Table, avroBinary []byte) ([]byte, error) {
+	resolved, ok := t.resolved.Load(writer.text)
+	if !ok {
+		s, err := avro.NewSchemaCompatibility().Resolve(t.schema, writer.schema)
+		if err != nil {
+			return nil, fmt.Errorf("schemas: %s: cannot read the data of another version: %w", t.name, err)
+		}
+		resolved, _ = t.resolved.LoadOrStore(writer.text, s)
+	}
+	var v any
+	if err := avro.Unmarshal(resolved.(avro.Schema), avroBinary, &v); err != nil {
+		return nil, fmt.Errorf("schemas: %s: decoding Avro of another version: %w", t.name, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("schemas: %s: decoded %T, not a record", t.name, v)
+	}
+	return appendRecordJSON(nil, t.root, m)
+}
+
 func appendRecordJSON(dst []byte, rp *recordPlan, m map[string]any) ([]byte, error) {
 	dst = append(dst, '{')
 	first := true
@@ -48,7 +72,7 @@ func appendRecordJSON(dst []byte, rp *recordPlan, m map[string]any) ([]byte, err
 	for fi := range rp.fields {
 		f := &rp.fields[fi]
 		v := m[f.name]
-		if v == nil {
+		if v == nil || fi == rp.custom { // the view repeats custom_fields
 			continue
 		}
 		if f.nullable {
@@ -150,6 +174,12 @@ func appendValueJSON(dst []byte, vp *valuePlan, v any) ([]byte, error) {
 			return bad()
 		}
 		return appendJSONString(dst, FormatDatetime(tm)), nil
+	case kDate:
+		tm, ok := v.(time.Time)
+		if !ok {
+			return bad()
+		}
+		return appendJSONString(dst, tm.UTC().Format(time.DateOnly)), nil
 	case kDecimal:
 		r, ok := v.(*big.Rat)
 		if !ok {

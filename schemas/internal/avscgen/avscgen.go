@@ -429,37 +429,8 @@ func withKey(f obj, key string) obj {
 	return f
 }
 
-// AvroName maps a Coupa key to an Avro field name: '-' becomes '_', a '?'
-// (Ruby's predicate suffix, e.g. "active?") becomes "_q", any other
-// character outside [A-Za-z0-9_] becomes "_x" and its hex code point, and a
-// leading digit gets a '_' prefix. The rule depends on the key alone, so a
-// field's name never changes when other keys appear; the original key is
-// recorded in the field's "coupa.key" property whenever replacing '_' by '-'
-// would not give it back.
-func AvroName(key string) string {
-	var b strings.Builder
-	for i, r := range key {
-		switch {
-		case r == '-':
-			b.WriteByte('_')
-		case r == '?':
-			b.WriteString("_q")
-		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
-			b.WriteRune(r)
-		case r >= '0' && r <= '9':
-			if i == 0 {
-				b.WriteByte('_')
-			}
-			b.WriteRune(r)
-		default:
-			fmt.Fprintf(&b, "_x%x", r)
-		}
-	}
-	if b.Len() == 0 {
-		return "_"
-	}
-	return b.String()
-}
+// AvroName maps a Coupa key to an Avro field name (schemas.AvroName).
+func AvroName(key string) string { return schemas.AvroName(key) }
 
 // typeName makes an Avro type name from a definition name
 // ("Invoice-FailedTolerance" -> "InvoiceFailedTolerance").
