@@ -12,6 +12,11 @@ import (
 // also deletes a record every seventh step (never a table's last one). With
 // Config.LineChanges it also changes the lines of a record every tenth step
 // (ChangeLines), in one of the given tables that have a line list resource.
+// Mid-way it adds Config.ChurnCustomFields new custom fields (one by
+// default) to the headers of tables it churns (AddCustomField): the first
+// after 8 to 15 steps, the next every 16 steps, of kinds cycling through
+// CustomFieldKinds; the tables, kinds and keys follow Config.Seed, and the
+// keys are new to the table (never a kind change).
 // Any catalog tables may churn, whatever their path or Mode; on
 // budget_lines most updates keep the updated-at (see Update), and an
 // empty table only gets inserts. Tests run it while a sync runs, then
@@ -33,11 +38,17 @@ func (s *Server) Churn(stop <-chan struct{}, pace time.Duration, tables ...strin
 			lined = append(lined, table)
 		}
 	}
+	customAt := 8 + int(mix(uint64(s.cfg.Seed)^saltOf("churn/custom/at"))%8)
+	customAdded := 0
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
 		case <-time.After(pace):
+		}
+		if customAdded < s.cfg.ChurnCustomFields && i >= customAt && (i-customAt)%16 == 0 {
+			s.churnCustomField(tables, customAdded)
+			customAdded++
 		}
 		table := tables[rng.IntN(len(tables))]
 		if s.cfg.Deletes && i%7 == 3 && s.Count(table) > 1 {

@@ -72,6 +72,12 @@ type Config struct {
 	// change by updated_at. Off, lines change only with their record:
 	// suites that do not read line lists keep their truth.
 	LineChanges bool
+	// ChurnCustomFields is how many custom fields Churn adds to the
+	// headers of the tables it churns, as an admin does on a live
+	// instance (AddCustomField): the first after 8 to 15 steps (by Seed),
+	// then one every 16 steps, each a new key of the next kind in turn.
+	// Zero: 1. Negative: none, for suites whose truth must keep its keys.
+	ChurnCustomFields int
 	// RateLimit is the leaky bucket's drain rate (requests per second) and
 	// Burst its capacity. Zero: 25 and 20, Coupa's documented limit. The
 	// limit only applies once switched on with Faults().RateLimit(true).
@@ -144,6 +150,9 @@ func (c Config) withDefaults(now time.Time) Config {
 	}
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.ChurnCustomFields == 0 {
+		c.ChurnCustomFields = 1
 	}
 	if c.RateLimit <= 0 {
 		c.RateLimit = 25

@@ -63,12 +63,28 @@
 // natural keys (pointing at the target table's records where the
 // definition is a catalog table's), line arrays, a per-instance
 // custom-fields object, decimals as strings, datetimes in the instance's
-// offset at second precision, nulls, and keys a later release added. Only (id, created_at, updated_at, version) and the
-// lines' own (version, changed_at) are stored per record; bodies are
-// rendered on demand, identical for the same versions. A line's id is its
-// record's*100+k and its updated-at the later of its record's and its own.
+// offset at second precision, nulls, and keys a later release added. Only
+// (id, created_at, updated_at, version), the version's custom epoch (see
+// AddCustomField) and the lines' own (version, changed_at) are stored per
+// record; bodies are rendered on demand, identical for the same versions.
+// A line's id is its record's*100+k and its updated-at the later of its
+// record's and its own.
 // Initial timestamps spread over Config.History with realistic ties,
 // including one of Config.TieSize (> 50) records in one second.
+//
+// Custom fields: every table's headers have a "custom-fields" object with at
+// least one field of every CustomFieldKind (8 to 10 keys), its lines
+// (where it has any) text, boolean, number and lookup fields plus at most
+// one more; the names, order and extras follow Config.Seed, so instances
+// differ. Values as Coupa renders them: text "CC-1042", boolean true,
+// integer 42, number 7.25 (a JSON number, always a fraction of quarters),
+// date "2025-03-14", datetime "2016-10-07T06:59:46-07:00", lookup
+// {"id":1204,"name":"Marketing 1204","external-ref-num":"GS-1204","active":true},
+// user {"id":9001,"login":"user9001","email":"user9001@example.com",
+// "firstname":"Ana","lastname":"Smith","employee-number":"C-123"} (a user
+// of the users table). Every field is null now and then; booleans,
+// integers, numbers and datetimes change with the version. CustomFields
+// and LineCustomFields list a table's keys and kinds.
 //
 // Ground truth: Truth (ids to latest visible version and JSON), Record,
 // States (no rendering: for big tables), Count, Counts (every catalog
@@ -88,8 +104,16 @@
 // record's updated-at and version stay. Churn plays a busy instance, over
 // any catalog tables; with
 // Config.Deletes it also deletes records and drops lines, with
-// Config.LineChanges it also calls ChangeLines. All are safe while requests
-// are served.
+// Config.LineChanges it also calls ChangeLines, and mid-way it adds a custom
+// field (Config.ChurnCustomFields: how many, zero one, negative none).
+// AddCustomField(table, key, kind) is an admin adding a custom field to a
+// table's headers: versions written after the call render the key (mostly
+// with values), versions written before never do, however late they are
+// read; the same key with another kind changes its kind for later versions
+// only, which is how a test makes a type conflict. The gate is a per-table
+// custom epoch stamped on every version written (not a clock), so a
+// version's body never changes and Truth agrees with the API. All are safe
+// while requests are served.
 //
 // # Failures
 //

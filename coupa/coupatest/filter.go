@@ -102,7 +102,11 @@ func parseFilter(p *plan, key string, values []string) (*filter, error) {
 		if sub == "id" && !f.field.obj.noID {
 			f.subID = true
 		} else {
-			for _, k := range f.field.obj.keys {
+			keys := f.field.obj.keys
+			if f.field.custom != nil { // every key the instance has had
+				keys = f.field.custom.latest().obj.keys
+			}
+			for _, k := range keys {
 				if k.key == sub {
 					f.sub = k
 				}
@@ -184,11 +188,11 @@ func kindOf(f, sub *field, subID bool) valKind {
 		f = sub
 	}
 	switch f.kind {
-	case kInt, kIntString, kFloat, kDecimal, kID, kParentID, kLineCount, kLineNum:
+	case kInt, kIntString, kFloat, kFraction, kDecimal, kID, kParentID, kLineCount, kLineNum:
 		return vNumber
 	case kDatetime, kDate, kCreated, kUpdated:
 		return vTime
-	case kBool, kBoolString:
+	case kBool, kBoolString, kTrue:
 		return vBool
 	}
 	return vString

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,6 +280,23 @@ func (s *Server) attrText(t *table, f, sub *field, subID bool, st state, buf []b
 		buf, null = s.render.scalar(buf[:0], sub, &kc)
 		return string(buf), null, buf
 	case kObject:
+		if f.custom != nil {
+			// The key as this version renders it: absent (null) before
+			// it was added, of the kind it had when the version was written.
+			o := f.customObj(c.seq)
+			i := slices.IndexFunc(o.keys, func(k *field) bool { return k.key == sub.key })
+			if i < 0 {
+				return "", true, buf
+			}
+			sub = o.keys[i]
+		}
+		if sub.kind == kAssoc { // a lookup or user custom field: its id
+			id, ok := s.render.assocID(sub, &c, 0)
+			if !ok {
+				return "", true, buf
+			}
+			return strconv.FormatInt(id, 10), false, buf
+		}
 		var null bool
 		buf, null = s.render.scalar(buf[:0], sub, &c)
 		return string(buf), null, buf

@@ -39,6 +39,8 @@ const (
 	kEmptyArray             // array Coupa leaves empty here
 	kLines                  // array of fully rendered line objects
 	kObject                 // keyed object without id: custom-fields, new-release objects
+	kFraction               // JSON number with a fraction of .25, .5 or .75 (custom number fields)
+	kTrue                   // always true (a lookup value's "active")
 )
 
 type strKind uint8
@@ -65,6 +67,8 @@ const (
 	sCurrencySymbol // a Currency's own symbol
 	sCountryCode
 	sCountryName
+	sPrefixed   // numPrefix and a number from the hash ("CC-1042")
+	sLookupName // a lookup value's name ("Marketing 1204"), from its id
 )
 
 type field struct {
@@ -81,8 +85,9 @@ type field struct {
 	enum      []string
 	str       strKind
 	numPrefix string
-	obj       *objPlan // kAssoc, kRefArray, kObject
-	lines     *plan    // kLines
+	obj       *objPlan   // kAssoc, kRefArray, kObject
+	lines     *plan      // kLines
+	custom    *customSet // custom-fields: its keys per custom epoch (custom.go)
 }
 
 // objPlan describes a nested association: where its ids come from and which
@@ -219,7 +224,7 @@ func (b *builder) field(doc *openapi.Doc, def *openapi.Definition, prop openapi.
 			if err != nil {
 				return nil, err
 			}
-			lp.fields = append(lp.fields, b.customFields(ld.Name, 2))
+			lp.fields = append(lp.fields, b.customFields(ld.Name, true))
 			lp.byKey["custom-fields"] = lp.fields[len(lp.fields)-1]
 			f.kind, f.lines = kLines, lp
 		case prop.Items.Ref == def.Name:
@@ -473,28 +478,6 @@ func (b *builder) obj(doc *openapi.Doc, ref string) (*objPlan, error) {
 	return o, nil
 }
 
-var customPool = []string{"cost-center", "project-code", "region", "gl-override", "legacy-id", "approved-by-finance", "business-unit", "tax-exempt", "po-reference", "budget-line", "intercompany"}
-
-// customFields builds the per-instance "custom-fields" object: its keys are
-// chosen by the seed, so each simulated customer has its own.
-func (b *builder) customFields(ns string, n int) *field {
-	o := &objPlan{def: ns + "/custom-fields", noID: true}
-	start := mix(b.seed^saltOf(ns+"/custom")) % uint64(len(customPool))
-	for i := 0; i < n; i++ {
-		k := customPool[(start+uint64(i)*3)%uint64(len(customPool))]
-		f := &field{key: k, prefix: strconv.Quote(k) + ":", salt: saltOf(ns + "/custom-fields/" + k), quoted: true, maxLen: 40}
-		switch {
-		case strings.HasPrefix(k, "approved") || k == "tax-exempt" || k == "intercompany":
-			f.kind, f.quoted, f.volatile = kBool, false, true
-		default:
-			f.kind, f.str = kString, sCode
-		}
-		f.nullPct = uint8(10 + 20*i%60)
-		o.keys = append(o.keys, f)
-	}
-	return &field{key: "custom-fields", prefix: `"custom-fields":`, kind: kObject, obj: o}
-}
-
 // newReleaseKeys are keys a later Coupa release adds: not in R39's
 // definitions, so consumers must keep them rather than drop or choke.
 var newReleaseKeys = []struct {
@@ -506,7 +489,7 @@ var newReleaseKeys = []struct {
 }
 
 func (b *builder) addExtras(p *plan, table string) {
-	p.fields = append(p.fields, b.customFields(p.def, 3+int(mix(b.seed^saltOf(table))%3)))
+	p.fields = append(p.fields, b.customFields(p.def, false))
 	start := mix(b.seed^saltOf(table+"/new")) % uint64(len(newReleaseKeys))
 	added := 0
 	for i := 0; i < len(newReleaseKeys) && added < 2; i++ {

@@ -32,6 +32,9 @@ type rctx struct {
 	// is hashed into its volatile values.
 	lineVersion uint32
 	lineAt      int64
+	// seq is the custom epoch of the version (state.seq): which custom
+	// fields a header renders. Lines leave it zero.
+	seq uint32
 }
 
 // retMode is Coupa's return_object.
@@ -44,6 +47,8 @@ const (
 )
 
 const dtLayout = "2006-01-02T15:04:05-07:00"
+
+var quarters = [3]string{".25", ".5", ".75"}
 
 func (r *renderer) hash(f *field, c *rctx) uint64 {
 	h := mix(r.seed ^ f.salt ^ mix(uint64(c.id)))
@@ -164,7 +169,7 @@ func (r *renderer) value(dst []byte, f *field, c *rctx, sel *selector, mode retM
 		}
 		return append(dst, ']')
 	case kObject:
-		return r.object(dst, f.obj, 0, c, sel, mode)
+		return r.object(dst, f.customObj(c.seq), 0, c, sel, mode)
 	case kLines:
 		dst = append(dst, '[')
 		for i := 0; i < c.nLines; i++ {
@@ -271,6 +276,17 @@ func (r *renderer) scalar(dst []byte, f *field, c *rctx) ([]byte, bool) {
 		return appendDecimal(dst, h, f.magnitude, f.scale), false
 	case kBool, kBoolString:
 		return strconv.AppendBool(dst, h%3 == 0), false
+	case kTrue:
+		return append(dst, "true"...), false
+	case kFraction:
+		// Quarters only: exactly representable, so every reader gets the
+		// same number back, and never a whole number.
+		m := f.magnitude
+		if m <= 0 {
+			m = 100
+		}
+		dst = strconv.AppendUint(dst, h%uint64(m), 10)
+		return append(dst, quarters[h>>32%3]...), false
 	case kEnum:
 		return append(dst, pick(f.enum, h)...), false
 	case kDatetime:
@@ -327,6 +343,13 @@ func (r *renderer) text(dst []byte, f *field, id int64, h uint64) []byte {
 		return append(dst, "@example.com"...)
 	case sLogin:
 		dst = append(dst, "user"...)
+		return strconv.AppendInt(dst, id, 10)
+	case sPrefixed:
+		dst = append(dst, f.numPrefix...)
+		return strconv.AppendUint(dst, 1000+h>>20%9000, 10)
+	case sLookupName:
+		dst = append(dst, pick(lookupNamePool, h)...)
+		dst = append(dst, ' ')
 		return strconv.AppendInt(dst, id, 10)
 	case sCode:
 		dst = append(dst, "C-"...)

@@ -33,6 +33,11 @@ type Server struct {
 
 	clockMu sync.RWMutex
 	skew    time.Duration
+
+	// builder made the plans; AddCustomField builds fields with it, under
+	// customMu (its caches are not safe for concurrent use).
+	customMu sync.Mutex
+	builder  *builder
 }
 
 // New builds the instance's data and starts serving it over TLS on a
@@ -91,6 +96,7 @@ func (s *Server) build() error {
 	s.faults = newFaults(cfg.RateLimit, cfg.Burst)
 	s.auth = newAuthority(cfg)
 	b := &builder{seed: s.render.seed, counts: cfg.Records, bases: idBases(cfg.Records), maxLines: cfg.MaxLines, objs: map[string]*objPlan{}}
+	s.builder = b
 	s.tables = map[string]*table{}
 	s.routes = map[string]*table{}
 	for _, t := range coupa.Catalog {

@@ -23,7 +23,11 @@ type state struct {
 	lineAt      int64
 	version     uint32
 	lineVersion uint32
-	deleted     bool
+	// seq is the table's custom epoch when this version was written: which
+	// custom fields its header renders (AddCustomField). It fits in the
+	// padding, so a state stays 48 bytes.
+	seq     uint32
+	deleted bool
 }
 
 // ikey is an entry of the (updated_at, id) index.
@@ -58,6 +62,9 @@ type table struct {
 	// deterministic.
 	unreliable bool
 	seed       uint64
+	// epoch is the current custom epoch, stamped on every version written
+	// (state.seq); AddCustomField moves it on.
+	epoch uint32
 
 	mu     sync.RWMutex
 	recs   []state
@@ -78,7 +85,7 @@ type table struct {
 // rendered exactly as inside their record.
 func (t *table) ctx(st state) rctx {
 	c := rctx{id: st.id, version: st.version, created: st.created, updated: st.updated,
-		lineVersion: st.lineVersion, lineAt: st.lineAt}
+		lineVersion: st.lineVersion, lineAt: st.lineAt, seq: st.seq}
 	if t.lineOf == nil {
 		return c
 	}
@@ -140,6 +147,7 @@ func (t *table) setUpdated(i int, at int64) int64 {
 	}
 	t.recs[i].updated = at
 	t.recs[i].version++
+	t.recs[i].seq = t.epoch
 	if old.updated != at {
 		t.stale++
 		t.addKey(ikey{at, old.id})
@@ -168,7 +176,7 @@ func (t *table) insert(at int64) int64 {
 	if n := len(t.recs); n > 0 && t.recs[n-1].created > at {
 		t.createdSorted = false
 	}
-	t.recs = append(t.recs, state{id: id, created: at, updated: at, version: 1})
+	t.recs = append(t.recs, state{id: id, created: at, updated: at, version: 1, seq: t.epoch})
 	t.addKey(ikey{at, id})
 	t.live++
 	return id
