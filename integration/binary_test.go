@@ -173,6 +173,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	// Every sync also sweeps for deletes (some runs are killed mid-sweep).
 	env := w.binEnv("COUPA_RATE_LIMIT=15", "COUPA_LOOKBACK=2m", "COUPA_DELETE_SWEEP_INTERVAL=1ms")
 
+	custom := w.customFields()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -324,6 +325,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 	tombstoned := w.assertTruth(ctx)
 	t.Logf("tombstoned (deleted records, dropped lines): %v", tombstoned)
 	w.assertDeletesTested(tombstoned)
+	w.assertCustomFieldsAddedMidSyncTyped(ctx, custom)
 	aborted := 0
 	for _, tb := range w.tables {
 		committed := w.read(ctx, tb.Name).Records

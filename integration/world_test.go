@@ -171,6 +171,11 @@ func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) (tom
 	tombstoned = map[string]int{}
 	ids := map[int]bool{}
 	read := func(table string) truthcheck.Topic { return w.read(ctx, table) }
+	cl, err := sr.NewClient(sr.URLs(w.regURL))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	opts = append([]truthcheck.Option{truthcheck.Registry(cl, w.prefix)}, opts...)
 	for _, tb := range w.tables {
 		reps, err := truthcheck.CompareTable(tb, w.sim.Truth(tb.Name), read, opts...)
 		if err != nil {
@@ -191,10 +196,6 @@ func (w *world) assertTruth(ctx context.Context, opts ...truthcheck.Option) (tom
 				ids[id] = true
 			}
 		}
-	}
-	cl, err := sr.NewClient(sr.URLs(w.regURL))
-	if err != nil {
-		w.t.Fatal(err)
 	}
 	for id := range ids {
 		if _, err := cl.SchemaByID(ctx, id); err != nil {

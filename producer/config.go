@@ -13,9 +13,13 @@ import (
 )
 
 // Registrar registers a table's value schema under a subject and returns
-// its id (schemas.Registry does, checking compatibility first).
+// its id (schemas.Registry does, checking compatibility first), and reads
+// the latest version of a subject back ("" when none), where learned
+// fields are kept (see topicSchema).
 type Registrar interface {
 	Register(ctx context.Context, subject string, t *schemas.Table) (int, error)
+	Latest(ctx context.Context, subject string) (string, error)
+	SchemaByID(ctx context.Context, id int) (string, error)
 }
 
 // The defaults the CLI shows and the library applies, defined once.
@@ -35,6 +39,12 @@ type Config struct {
 	// transactional ids.
 	Instance string
 	Registry Registrar
+	// StaticSchemas keeps value schemas as generated (and as already
+	// learned): no new version is registered for a custom field or a key a
+	// newer Coupa release adds; their values wait in custom_fields and
+	// extra (coupa_kafka_untyped_values_total counts them). For registries
+	// whose policy forbids automatic registration.
+	StaticSchemas bool
 	// Kafka are the connection options (brokers, TLS, SASL, logger).
 	Kafka []kgo.Opt
 	// ProducerOpts, when set, adds options to a table's transactional

@@ -104,7 +104,7 @@ func (ts *tableSync) refreshStep(ctx context.Context) (published, requests int, 
 	if err := ts.refreshDeletes(ctx, sw.After, hi, end, recs); err != nil {
 		return 0, requests, false, err
 	}
-	changed, err := ts.changedValues(recs, sw.Started, republish)
+	changed, err := ts.changedValues(ctx, recs, sw.Started, republish)
 	if err != nil {
 		return 0, requests, false, err
 	}
@@ -157,13 +157,13 @@ func (ts *tableSync) listAfter(ctx context.Context, after int64) (recs []coupa.R
 // changedValues converts recs and returns those whose value the topic does
 // not hold yet (all of them when republish). A record without updated_at is
 // stamped with the refresh's start.
-func (ts *tableSync) changedValues(recs []coupa.Record, started time.Time, republish bool) ([]pending, error) {
+func (ts *tableSync) changedValues(ctx context.Context, recs []coupa.Record, started time.Time, republish bool) ([]pending, error) {
+	ps, err := ts.convertPage(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
 	var out []pending
-	for _, r := range recs {
-		p, err := ts.convert(r)
-		if err != nil {
-			return nil, err
-		}
+	for _, p := range ps {
 		if !republish && ts.values.has(p.id, p.hash) {
 			continue
 		}

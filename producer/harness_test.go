@@ -111,6 +111,11 @@ func (h *harness) topic(ctx context.Context, table string) truthcheck.Topic {
 func (h *harness) assertTruth(ctx context.Context, opts ...truthcheck.Option) map[string]truthcheck.Report {
 	h.t.Helper()
 	read := func(table string) truthcheck.Topic { return h.topic(ctx, table) }
+	cl, err := sr.NewClient(sr.URLs(h.reg.URL()))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	opts = append([]truthcheck.Option{truthcheck.Registry(cl, "coupa.")}, opts...)
 	out := map[string]truthcheck.Report{}
 	for _, tb := range h.tables {
 		reps, err := truthcheck.CompareTable(tb, h.sim.Truth(tb.Name), read, opts...)

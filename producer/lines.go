@@ -19,17 +19,16 @@ import (
 // need no cursor, restore or dedupe of their own (a parent version published
 // once publishes its lines once).
 type lineTopic struct {
-	topic    string
-	schema   *schemas.Table
-	schemaID int
-	spec     schemas.LineSpec
+	topic  string
+	schema *topicSchema
+	spec   schemas.LineSpec
 }
 
 // lineValue is one line of a pending parent version, converted.
 type lineValue struct {
 	id    int64
 	value []byte // Confluent header + Avro
-	extra int
+	stats schemas.Stats
 }
 
 // newLineTopic registers the schema of t's line topic. The parent's
@@ -37,16 +36,16 @@ type lineValue struct {
 // associations, not arrays), so the line topic publishes exactly what the
 // parent's embedded lines publish: no rules of its own.
 func (p *Producer) newLineTopic(ctx context.Context, t coupa.Table) (*lineTopic, error) {
-	schema, err := schemas.Published(t.LineTopic, &schemas.Redaction{})
+	generated, err := schemas.Published(t.LineTopic, &schemas.Redaction{})
 	if err != nil {
 		return nil, err
 	}
 	topic := p.cfg.TopicPrefix + t.LineTopic
-	id, err := p.cfg.Registry.Register(ctx, schemas.Subject(topic), schema)
+	schema, err := newTopicSchema(ctx, &p.cfg, schemas.Subject(topic), generated, p.cfg.Logger.With("table", t.LineTopic))
 	if err != nil {
 		return nil, err
 	}
-	return &lineTopic{topic: topic, schema: schema, schemaID: id,
+	return &lineTopic{topic: topic, schema: schema,
 		spec: schemas.LineSpec{Lines: t.Lines, ParentKey: t.LineParentKey}}, nil
 }
 
@@ -69,12 +68,11 @@ func (lt *lineTopic) convert(table string, r coupa.Record) ([]lineValue, error) 
 	}
 	out := make([]lineValue, 0, len(lines))
 	for _, l := range lines {
-		v := schemas.AppendHeader(make([]byte, 0, len(l.JSON)/2), lt.schemaID)
-		v, extra, err := lt.schema.Append(v, l.JSON)
+		e, err := lt.schema.convert(l.JSON)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: record %d: converting line %d: %w", table, r.ID, l.ID, err)
 		}
-		out = append(out, lineValue{id: l.ID, value: v, extra: extra})
+		out = append(out, lineValue{id: l.ID, value: e.value, stats: e.stats})
 	}
 	return out, nil
 }

@@ -146,14 +146,16 @@ func (ts *tableSync) fetchParents(ctx context.Context, changed map[int64]time.Ti
 			return nil, requests, fmt.Errorf("table %s: reading the parents of changed lines: %w", ts.table.Name, err)
 		}
 		for _, r := range page.Records {
-			at, ok := changed[r.ID]
-			if !ok {
+			if _, ok := changed[r.ID]; !ok {
 				return nil, requests, fmt.Errorf("table %s: asked for records %s, got record %d", ts.table.Name, strings.Join(chunk, ","), r.ID)
 			}
-			p, err := ts.convert(r)
-			if err != nil {
-				return nil, requests, err
-			}
+		}
+		ps, err := ts.convertPage(ctx, page.Records)
+		if err != nil {
+			return nil, requests, err
+		}
+		for _, p := range ps {
+			at := changed[p.id]
 			if ts.seen.has(p.id, p.updatedAt, p.hash) || ts.values.has(p.id, p.hash) {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 // Metrics are the producer's Prometheus metrics. One Metrics serves one
@@ -22,6 +23,8 @@ type Metrics struct {
 	txns        *prometheus.CounterVec
 	inDoubts    *prometheus.CounterVec
 	extra       *prometheus.CounterVec
+	untyped     *prometheus.CounterVec
+	conflicts   *prometheus.CounterVec
 	lag         *lagCollector
 	passes      *prometheus.CounterVec
 	authFailed  *prometheus.CounterVec
@@ -56,6 +59,10 @@ func NewMetrics() *Metrics {
 			Help: "Commits whose answer was lost, by how they were settled (committed, aborted)."}, []string{"table", "outcome"}),
 		extra: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "extra_fields_total",
 			Help: "Values kept as JSON text in the extra map because the schema did not know them or they did not fit."}, []string{"table"}),
+		untyped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "untyped_values_total",
+			Help: "Values published untyped, waiting in custom_fields or extra for a schema version that types them: custom fields and new Coupa keys while schemas are static (or the registry refused a new version)."}, []string{"table"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "type_conflicts_total",
+			Help: "Values whose JSON type conflicts with the type their field learned (text where an object was learned, ...): published null in the typed field and kept in custom_fields or extra."}, []string{"table"}),
 		lag: newLagCollector(ns),
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "passes_total",
 			Help: "Passes by result (ok, failed)."}, []string{"table", "result"}),
@@ -82,7 +89,7 @@ func NewMetrics() *Metrics {
 		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "table_skipped",
 			Help: "1 for a catalog table COUPA_TABLES=all skips because the OAuth client lacks its scope (grant the scope and restart to sync it)."}, []string{"table", "scope"}),
 	}
-	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
+	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.untyped, m.conflicts, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
 		m.tombstones, m.sweeps, m.confirms, m.swept, m.skipped,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -101,17 +108,24 @@ func (m *Metrics) RateLimitWait(table string, waited time.Duration) {
 	m.waited.WithLabelValues(table).Add(waited.Seconds())
 }
 
-func (m *Metrics) committed(table string, records, extra int) {
+func (m *Metrics) committed(table string, records int, st schemas.Stats) {
 	m.txns.WithLabelValues(table, "commit").Inc()
 	m.published.WithLabelValues(table).Add(float64(records))
-	m.extra.WithLabelValues(table).Add(float64(extra))
+	m.converted(table, st)
 }
 
 // linesCommitted counts the lines a commit published to a line topic, under
 // the line topic's table name ("invoice_lines").
-func (m *Metrics) linesCommitted(lineTable string, records, extra int) {
+func (m *Metrics) linesCommitted(lineTable string, records int, st schemas.Stats) {
 	m.published.WithLabelValues(lineTable).Add(float64(records))
-	m.extra.WithLabelValues(lineTable).Add(float64(extra))
+	m.converted(lineTable, st)
+}
+
+// converted counts what the committed values could not type.
+func (m *Metrics) converted(table string, st schemas.Stats) {
+	m.extra.WithLabelValues(table).Add(float64(st.Extra))
+	m.untyped.WithLabelValues(table).Add(float64(st.Untyped))
+	m.conflicts.WithLabelValues(table).Add(float64(st.Conflicts))
 }
 
 // tombstoned counts n tombstones committed to table's topic.

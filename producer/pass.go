@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/offsets"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 // pass brings the table up to date with the instance as of the pass's start.
@@ -156,10 +157,10 @@ type slice struct {
 type pending struct {
 	id        int64
 	updatedAt time.Time
-	value     []byte // Confluent header + Avro
-	extra     int    // values kept in the extra map
-	hash      uint64 // valueHash(value)
-	fetched   int64  // when it was read, Unix nanoseconds
+	value     []byte        // Confluent header + Avro
+	stats     schemas.Stats // what the conversion could not type
+	hash      uint64        // the value's schemas.Table.ContentHash
+	fetched   int64         // when it was read, Unix nanoseconds
 	lines     []lineValue
 	// linesChanged is set on a parent read because its lines changed on
 	// their own (see lineWatch): the newest such change.
@@ -208,11 +209,11 @@ func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 			return batch, err
 		}
 		recs, err := w.next(ctx)
-		for _, r := range recs {
-			p, cerr := ts.convert(r)
-			if cerr != nil {
-				return batch, cerr
-			}
+		ps, cerr := ts.convertPage(ctx, recs)
+		if cerr != nil {
+			return batch, cerr
+		}
+		for _, p := range ps {
 			p.fetched = w.readAt
 			batch = append(batch, p)
 			records += 1 + len(p.lines)

@@ -71,13 +71,14 @@ func (p *Producer) prepareTopics(ctx context.Context) error {
 }
 
 func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync, error) {
-	schema, err := schemas.Published(t.Name, p.cfg.redaction(t.Name))
+	generated, err := schemas.Published(t.Name, p.cfg.redaction(t.Name))
 	if err != nil {
 		return nil, err
 	}
 	topic := p.topic(t)
 	key := offsets.Key{Instance: p.cfg.Instance, Table: t.Name}
-	id, err := p.cfg.Registry.Register(ctx, topic+"-value", schema)
+	log := p.cfg.Logger.With("table", t.Name)
+	schema, err := newTopicSchema(ctx, &p.cfg, schemas.Subject(topic), generated, log)
 	var lines *lineTopic
 	if err == nil && p.cfg.LineTopics && t.LineTopic != "" {
 		lines, err = p.newLineTopic(ctx, t)
@@ -101,8 +102,8 @@ func (p *Producer) newTableSync(ctx context.Context, t coupa.Table) (*tableSync,
 		return nil, err
 	}
 	ts := &tableSync{
-		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, schemaID: id, lines: lines, txn: txn,
-		log: p.cfg.Logger.With("table", t.Name), seen: newSeen(),
+		cfg: &p.cfg, table: t, key: key, topic: topic, schema: schema, lines: lines, txn: txn,
+		log: log, seen: newSeen(),
 	}
 	if lines != nil {
 		ts.lineWatch = newLineWatch(t)

@@ -14,23 +14,102 @@ import (
 	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
+// convertPage converts a page of records to their Kafka values. When
+// records have values the current schema versions cannot type yet, the
+// table's schema (and its line topic's) learns from them, registers one
+// new version, and the page is converted again: nothing waits untyped in
+// custom_fields or extra that has a typed home (see topicSchema). The
+// error is a registry that cannot be reached while the schema evolves;
+// the caller reads the page again later, skipping it would lose it.
+func (ts *tableSync) convertPage(ctx context.Context, recs []coupa.Record) ([]pending, error) {
+	out, waiting, err := ts.convertAll(recs)
+	if err != nil || len(waiting) == 0 || !ts.learns() {
+		return out, err
+	}
+	// Convert again even when this page taught nothing new: another
+	// worker may have registered the version it needs meanwhile.
+	if err := ts.learn(ctx, recs, waiting); err != nil {
+		return nil, fmt.Errorf("table %s: %w", ts.table.Name, err)
+	}
+	out, _, err = ts.convertAll(recs)
+	return out, err
+}
+
+// learns says whether the table's schema, or its line topic's, may learn.
+func (ts *tableSync) learns() bool {
+	return ts.schema.learns() || ts.lines != nil && ts.lines.schema.learns()
+}
+
+// convertAll converts recs with the current schema versions and returns
+// the indexes of those with untyped values.
+func (ts *tableSync) convertAll(recs []coupa.Record) (out []pending, waiting []int, err error) {
+	out = make([]pending, 0, len(recs))
+	for i, r := range recs {
+		p, err := ts.convert(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.waiting() {
+			waiting = append(waiting, i)
+		}
+		out = append(out, p)
+	}
+	return out, waiting, nil
+}
+
 // convert turns a Coupa record into its Kafka value.
 func (ts *tableSync) convert(r coupa.Record) (pending, error) {
-	v := schemas.AppendHeader(make([]byte, 0, len(r.Raw)/2), ts.schemaID)
-	v, extra, err := ts.schema.Append(v, r.Raw)
+	e, err := ts.schema.convert(r.Raw)
 	if err != nil {
 		// The client only hands over objects with an id and a valid
 		// updated-at, which the converter always accepts: this is a bug, and
 		// skipping the record would lose it.
 		return pending{}, fmt.Errorf("table %s: converting record %d: %w", ts.table.Name, r.ID, err)
 	}
-	p := pending{id: r.ID, updatedAt: r.UpdatedAt, value: v, extra: extra, hash: valueHash(v)}
+	p := pending{id: r.ID, updatedAt: r.UpdatedAt, value: e.value, stats: e.stats, hash: e.hash()}
 	if ts.lines != nil {
 		if p.lines, err = ts.lines.convert(ts.table.Name, r); err != nil {
 			return pending{}, err
 		}
 	}
 	return p, nil
+}
+
+// waiting says whether p or one of its lines has values a schema that
+// learned from them would type.
+func (p *pending) waiting() bool {
+	if p.stats.Untyped > 0 {
+		return true
+	}
+	for _, l := range p.lines {
+		if l.stats.Untyped > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// learn has the table's schema learn from the records of recs at waiting,
+// and its line topic's from their lines.
+func (ts *tableSync) learn(ctx context.Context, recs []coupa.Record, waiting []int) error {
+	var raws, lines [][]byte
+	for _, i := range waiting {
+		raws = append(raws, recs[i].Raw)
+		if ts.lines == nil {
+			continue
+		}
+		ls, err := schemas.SplitLines(ts.lines.spec, recs[i].Raw, recs[i].ID, recs[i].UpdatedAt)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			lines = append(lines, l.JSON)
+		}
+	}
+	if err := ts.schema.learn(ctx, raws); err != nil || ts.lines == nil {
+		return err
+	}
+	return ts.lines.schema.learn(ctx, lines)
 }
 
 // versionFacts gathers what publishRule weighs about p. fetched maps the ids
@@ -51,14 +130,15 @@ func (ts *tableSync) versionFacts(p pending, fetched map[int64]int64) versionFac
 func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.Cursor) (offsets.Cursor, error) {
 	next.Published = ts.cursor.Published + int64(len(recs))
 	out := make([]*kgo.Record, 0, len(recs)+1)
-	extra, lines, lineExtra, dropped := 0, 0, 0, 0
+	var stats, lineStats schemas.Stats
+	lines, dropped := 0, 0
 	instance, table, lineTable := []byte(ts.key.Instance), []byte(ts.table.Name), []byte(ts.table.LineTopic)
 	var before map[int64][]int64 // line ids of the parents' previous versions, as this batch moves them
 	if ts.lines != nil {
 		before = map[int64][]int64{}
 	}
 	for _, r := range recs {
-		extra += r.extra
+		stats = stats.Add(r.stats)
 		headers := sourceHeaders(instance, table, r.updatedAt)
 		if ts.lines != nil {
 			headers = append(headers, kgo.RecordHeader{Key: HeaderLineIDs, Value: formatLineIDs(r.lines)})
@@ -79,7 +159,7 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 			lines += len(r.lines)
 			dropped += gone
 			for _, l := range r.lines {
-				lineExtra += l.extra
+				lineStats = lineStats.Add(l.stats)
 			}
 		}
 	}
@@ -87,9 +167,9 @@ func (ts *tableSync) publish(ctx context.Context, recs []pending, next offsets.C
 	if err != nil {
 		return offsets.Cursor{}, err
 	}
-	ts.cfg.Metrics.committed(ts.table.Name, len(recs), extra)
+	ts.cfg.Metrics.committed(ts.table.Name, len(recs), stats)
 	if ts.lines != nil {
-		ts.cfg.Metrics.linesCommitted(ts.table.LineTopic, lines, lineExtra)
+		ts.cfg.Metrics.linesCommitted(ts.table.LineTopic, lines, lineStats)
 		ts.cfg.Metrics.tombstoned(ts.table.LineTopic, dropped)
 	}
 	return next, nil

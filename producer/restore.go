@@ -86,7 +86,9 @@ func (ts *tableSync) restore(ctx context.Context, cursor offsets.Cursor) error {
 // readTopic rebuilds seen (the versions stamped at or after from; all when
 // from is zero) and, when the table keeps it, published from the table
 // topic, read with read_committed. Keys are Coupa ids as decimal text and
-// timestamps are updated_at, so no value is decoded, only hashed. Without
+// timestamps are updated_at, so no value is decoded, only hashed by its
+// content (schemas.Table.ContentHash, walking it with the schema version
+// its header names: a version learned since hashes the same JSON alike). Without
 // published or values only the lookback window is read; with either, the
 // whole topic (a record published years ago can still be deleted, or
 // changed under a full refresh). It returns how many
@@ -114,7 +116,10 @@ func (ts *tableSync) readTopic(ctx context.Context, from time.Time) (noLineIDs i
 			return nil
 		}
 		delete(deleted, id)
-		hash := valueHash(r.Value)
+		hash, err := ts.schema.valueHash(ctx, r.Value)
+		if err != nil {
+			return fmt.Errorf("%s partition %d offset %d: %w", ts.topic, r.Partition, r.Offset, err)
+		}
 		if ts.values != nil {
 			ts.values[id] = hash
 		}

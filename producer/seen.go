@@ -2,8 +2,6 @@ package producer
 
 import (
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // version identifies a record at one updated_at. Coupa has no version
@@ -30,16 +28,6 @@ type seen struct {
 }
 
 func newSeen() *seen { return &seen{set: map[version]uint64{}} }
-
-// valueHash identifies published content: a hash of the Avro body (after the
-// 5-byte Confluent header, so a new schema id alone does not count as new
-// content). It must be stable across processes.
-func valueHash(value []byte) uint64 {
-	if len(value) >= 5 {
-		value = value[5:]
-	}
-	return xxhash.Sum64(value)
-}
 
 func (s *seen) has(id int64, at time.Time, hash uint64) bool {
 	h, ok := s.set[version{id, at.UnixMilli()}]

@@ -11,22 +11,20 @@ import (
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
-	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 // tableSync owns one table: its transactional producer, committed cursor and
 // the versions published inside the lookback window. Only its goroutine
 // touches it while a pass runs.
 type tableSync struct {
-	cfg      *Config
-	table    coupa.Table
-	key      offsets.Key
-	topic    string
-	schema   *schemas.Table
-	schemaID int
-	lines    *lineTopic // nil: the table has no lines, or line topics are off
-	txn      *txnProducer
-	log      *slog.Logger
+	cfg    *Config
+	table  coupa.Table
+	key    offsets.Key
+	topic  string
+	schema *topicSchema
+	lines  *lineTopic // nil: the table has no lines, or line topics are off
+	txn    *txnProducer
+	log    *slog.Logger
 
 	cursor offsets.Cursor // committed: never ahead of what Kafka holds
 	seen   *seen

@@ -1,7 +1,8 @@
 package producer
 
-// values is the hash (valueHash) of the value last published for each id of
-// a table: what the whole table topic holds, rebuilt by restore. Tables keep
+// values is the content hash (schemas.Table.ContentHash) of the value last
+// published for each id of a table: what the whole table topic holds,
+// rebuilt by restore. Tables keep
 // it when they must tell a changed record from one published already whatever
 // its updated_at says: a parent read again because its lines changed on
 // their own (lineWatch), and every record of a full refresh table, whose

@@ -40,6 +40,7 @@ type KafkaFlags struct {
 	SASLPassword      string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (never logged)." group:"Kafka"`
 
 	RegistryURL      string `name:"schema-registry-url" env:"SCHEMA_REGISTRY_URL" help:"Confluent-compatible schema registry." group:"Schema registry"`
+	StaticSchemas    bool   `name:"static-schemas" env:"COUPA_STATIC_SCHEMAS" help:"Never register a new schema version: custom fields and keys a newer Coupa release adds wait untyped in custom_fields and extra (coupa_kafka_untyped_values_total counts them). For registries whose policy forbids automatic registration. By default each table's schema learns them as typed fields, registering BACKWARD_TRANSITIVE-compatible versions." group:"Schema registry"`
 	RegistryUsername string `name:"schema-registry-username" env:"SCHEMA_REGISTRY_USERNAME" help:"Registry basic-auth user." group:"Schema registry"`
 	RegistryPassword string `name:"schema-registry-password" env:"SCHEMA_REGISTRY_PASSWORD" help:"Registry basic-auth password (never logged)." group:"Schema registry"`
 }

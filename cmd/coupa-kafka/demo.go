@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
@@ -81,6 +82,9 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	defer cluster.Close()
 	reg := srfake.New()
 	defer reg.Close()
+	if err := loadRegistry(reg, dir); err != nil {
+		return nil, err
+	}
 	if len(c.Tables) == 0 { // built without kong's defaults (tests)
 		c.Tables = strings.Split(coupa.TableNames(), ",")
 	}
@@ -121,6 +125,9 @@ func (c *DemoCmd) run(ctx context.Context) ([]producer.PassResult, error) {
 	stopProgress := progressLines(out, a.metrics, 5*time.Second)
 	results, err := a.prod.Sync(ctx)
 	stopProgress()
+	if serr := saveRegistry(context.WithoutCancel(ctx), a.registry, dir); serr != nil {
+		return nil, errors.Join(err, fmt.Errorf("saving the demo's schema registry: %w", serr))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +227,7 @@ func (c *DemoCmd) summary(ctx context.Context, out io.Writer, a *app, results []
 	}
 	tw.Flush()
 	if sample != nil {
-		if err := printSample(out, sampleTable, sample); err != nil {
+		if err := printSample(ctx, out, a.registry, sampleTable, sample); err != nil {
 			return err
 		}
 	}
@@ -241,14 +248,27 @@ func countTopic(ctx context.Context, opts []kgo.Opt, topic string) (int, []byte,
 	return n, last, err
 }
 
-// printSample decodes one value through its schema back to Coupa's JSON shape
-// and prints its first fields.
-func printSample(out io.Writer, table string, value []byte) error {
-	t, err := schemas.Load(table)
+// printSample decodes one value through the schema its header names (read
+// from the registry, as a consumer does) back to Coupa's JSON shape and
+// prints its first fields.
+func printSample(ctx context.Context, out io.Writer, registry *sr.Client, table string, value []byte) error {
+	id, body, err := schemas.HeaderID(value)
 	if err != nil {
 		return err
 	}
-	js, err := t.ToJSON(value[5:]) // after the Confluent header
+	writer, err := registry.SchemaByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	generated, err := schemas.Load(table)
+	if err != nil {
+		return err
+	}
+	t, err := generated.Adopt(writer.Schema)
+	if err != nil {
+		return err
+	}
+	js, err := t.ToJSON(body)
 	if err != nil {
 		return err
 	}

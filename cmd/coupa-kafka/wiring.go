@@ -75,7 +75,7 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 			"skipped", skippedText(skipped), "syncing", len(tables))
 	}
 	prod, err := producer.New(ctx, producer.Config{
-		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc),
+		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc), StaticSchemas: f.StaticSchemas,
 		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic, LineTopics: f.LineTopics,
 		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
 		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: log, Metrics: metrics,

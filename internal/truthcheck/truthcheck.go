@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
@@ -89,7 +90,11 @@ type Report struct {
 	// MissedTombstones counts the ids the instance no longer has whose last
 	// record is still a value (a delete not carried out).
 	MissedTombstones int
-	SchemaIDs        map[int]bool
+	// Untyped counts values whose schema lacks a typed home for values it
+	// could type (Registry only); Unreadable those that do not read the
+	// same with the latest version of their subject.
+	Untyped, Unreadable int
+	SchemaIDs           map[int]bool
 	// SameSecond lists records with several values at one updated_at:
 	// changes within one second, legitimately published each.
 	SameSecond []string
@@ -101,6 +106,8 @@ type Option func(*options)
 type options struct {
 	copies  int
 	refresh bool
+	reg     *registry // nil: every value is judged by the generated schema
+	static  bool
 }
 
 // Refreshed says the table went through n full refreshes, each of which
@@ -114,6 +121,56 @@ func Refreshed(n int) Option { return func(o *options) { o.copies = 1 + n } }
 // row (a refresh that republished an unchanged record) is a duplicate.
 func FullRefresh() Option { return func(o *options) { o.refresh = true } }
 
+// Registry makes Compare judge each value by the schema version it was
+// written with (the registry's, by the id in its header), as schema
+// evolution publishes them, and check two more things: that the value
+// reads the same with the latest version of its subject (topicPrefix +
+// table + "-value"), as a consumer that upgraded its reader schema reads
+// it; and that no value waits untyped in custom_fields or extra that its
+// schema could type (unless StaticSchemas).
+func Registry(cl *sr.Client, topicPrefix string) Option {
+	return func(o *options) { o.reg = &registry{cl: cl, prefix: topicPrefix, byID: map[int]*schemas.Table{}} }
+}
+
+// StaticSchemas says the sync kept its schemas static: values wait untyped.
+func StaticSchemas() Option { return func(o *options) { o.static = true } }
+
+// registry resolves schema ids to tables (the generated table adopting
+// the registered text), cached.
+type registry struct {
+	cl     *sr.Client
+	prefix string
+	byID   map[int]*schemas.Table
+}
+
+func (r *registry) table(generated *schemas.Table, id int) (*schemas.Table, error) {
+	if t, ok := r.byID[id]; ok {
+		return t, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := r.cl.SchemaByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	t, err := generated.Adopt(s.Schema)
+	if err != nil {
+		return nil, err
+	}
+	r.byID[id] = t
+	return t, nil
+}
+
+func (r *registry) latest(generated *schemas.Table, table string) (*schemas.Table, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := r.cl.SchemaByVersion(ctx, schemas.Subject(r.prefix+table), -1)
+	if err != nil {
+		return nil, fmt.Errorf("latest schema of %s: %w", table, err)
+	}
+	return r.table(generated, s.ID)
+}
+
 // Compare checks t against truth: each record's last value is its latest
 // version byte for byte (the Confluent header, then the Avro of the truth's
 // JSON); nothing is missing; an id the instance no longer has (deleted)
@@ -125,6 +182,13 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 		opt(&o)
 	}
 	rep := Report{SchemaIDs: map[int]bool{}}
+	latest := schema
+	if o.reg != nil && len(t.Last) > 0 {
+		var err error
+		if latest, err = o.reg.latest(schema, table); err != nil {
+			return rep, err
+		}
+	}
 	problem := func(limit int, n *int, format string, args ...any) {
 		if n != nil {
 			*n++
@@ -144,17 +208,34 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			problem(3, &rep.FalseTombstones, "record %d (updated %s) is live, but its last record is a tombstone", id, want.UpdatedAt)
 			continue
 		}
-		wantValue, _, err := schema.Append(nil, want.JSON)
-		if err != nil {
-			return rep, err
-		}
 		if len(got.Value) < 5 || got.Value[0] != 0 {
 			problem(0, nil, "record %d: value is not in the Confluent wire format: % x", id, got.Value[:min(len(got.Value), 8)])
 			continue
 		}
-		rep.SchemaIDs[int(got.Value[1])<<24|int(got.Value[2])<<16|int(got.Value[3])<<8|int(got.Value[4])] = true
+		schemaID := int(got.Value[1])<<24 | int(got.Value[2])<<16 | int(got.Value[3])<<8 | int(got.Value[4])
+		rep.SchemaIDs[schemaID] = true
+		writer := schema
+		if o.reg != nil {
+			var err error
+			if writer, err = o.reg.table(schema, schemaID); err != nil {
+				return rep, err
+			}
+		}
+		wantValue, st, err := writer.AppendStats(nil, want.JSON)
+		if err != nil {
+			return rep, err
+		}
 		if (!o.refresh && !got.UpdatedAt.Equal(want.UpdatedAt)) || string(got.Value[5:]) != string(wantValue) {
 			problem(3, &rep.Stale, "record %d: the topic has the version of %s, the truth is %s", id, got.UpdatedAt.UTC(), want.UpdatedAt)
+			continue
+		}
+		if o.reg != nil && !o.static && st.Untyped > 0 {
+			problem(3, &rep.Untyped, "record %d: %d values wait untyped in custom_fields or extra: schema id %d should have learned them", id, st.Untyped, schemaID)
+		}
+		if latest != writer {
+			if err := sameWithLatest(latest, writer, got.Value[5:]); err != nil {
+				problem(3, &rep.Unreadable, "record %d (schema id %d): %v", id, schemaID, err)
+			}
 		}
 	}
 	for id, p := range t.Last {
@@ -183,10 +264,28 @@ func Compare(table string, truth map[int64]coupatest.TruthRecord, t Topic, schem
 			rep.SameSecond = append(rep.SameSecond, fmt.Sprintf("%s: record %d has %d different values at updated_at %s", table, v[0], n, time.UnixMilli(v[1]).UTC()))
 		}
 	}
-	if rep.Missing+rep.Stale+rep.FalseTombstones+rep.MissedTombstones > 0 {
-		problem(0, nil, "%d missing, %d stale, %d falsely tombstoned, %d deleted without a tombstone, of %d", rep.Missing, rep.Stale, rep.FalseTombstones, rep.MissedTombstones, len(truth))
+	if rep.Missing+rep.Stale+rep.FalseTombstones+rep.MissedTombstones+rep.Untyped+rep.Unreadable > 0 {
+		problem(0, nil, "%d missing, %d stale, %d falsely tombstoned, %d deleted without a tombstone, %d with untyped values, %d unreadable with the latest schema, of %d",
+			rep.Missing, rep.Stale, rep.FalseTombstones, rep.MissedTombstones, rep.Untyped, rep.Unreadable, len(truth))
 	}
 	return rep, nil
+}
+
+// sameWithLatest checks that a value written with writer reads with the
+// latest version as the same Coupa JSON.
+func sameWithLatest(latest, writer *schemas.Table, avroBinary []byte) error {
+	want, err := writer.ToJSON(avroBinary)
+	if err != nil {
+		return err
+	}
+	got, err := latest.ToJSONFrom(writer, avroBinary)
+	if err != nil {
+		return err
+	}
+	if string(got) != string(want) {
+		return fmt.Errorf("reads differently with the latest schema:\n  written %s\n  latest  %s", want, got)
+	}
+	return nil
 }
 
 // CompareLines checks t, the line topic of table tb, against the lines of

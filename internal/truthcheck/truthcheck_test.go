@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
@@ -62,5 +65,66 @@ func TestCompareTombstones(t *testing.T) {
 	before.Last[gone] = Published{UpdatedAt: ids[1].UpdatedAt}
 	if rep := check(before, ""); rep.Tombstoned != 1 {
 		t.Errorf("Tombstoned = %d, want 1", rep.Tombstoned)
+	}
+}
+
+// With Registry, each value is judged by the schema its header names: a
+// value written with the generated schema while the instance has custom
+// fields (values that a learned version types) is reported untyped, one
+// written with a learned version is correct, and both read with the latest.
+func TestCompareWithRegistry(t *testing.T) {
+	sim, err := coupatest.New(coupatest.Config{Seed: 5, Records: map[string]int{"suppliers": 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	reg := srfake.New()
+	defer reg.Close()
+	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := schemas.Published("suppliers", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	learned := generated
+	for _, rec := range sim.Truth("suppliers") {
+		if learned, err = learned.Learn(rec.JSON); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := t.Context()
+	r := schemas.NewRegistry(cl)
+	oldID, err := r.Register(ctx, "coupa.suppliers-value", generated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID, err := r.Register(ctx, "coupa.suppliers-value", learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := func(tb *schemas.Table, id int) Topic {
+		tp := Topic{Last: map[int64]Published{}, Count: map[Content]int{}}
+		for id2, rec := range sim.Truth("suppliers") {
+			v, _, err := tb.Append(schemas.AppendHeader(nil, id), rec.JSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp.Last[id2] = Published{UpdatedAt: rec.UpdatedAt, Value: v}
+		}
+		return tp
+	}
+	rep, err := Compare("suppliers", sim.Truth("suppliers"), topic(learned, newID), generated, Registry(cl, "coupa."))
+	if err != nil || len(rep.Problems) > 0 {
+		t.Errorf("values written with the learned version: %v %v", err, rep.Problems)
+	}
+	rep, err = Compare("suppliers", sim.Truth("suppliers"), topic(generated, oldID), generated, Registry(cl, "coupa."))
+	if err != nil || rep.Untyped != 6 || rep.Unreadable != 0 {
+		t.Errorf("values written with the generated schema: untyped %d (want 6), unreadable %d, %v", rep.Untyped, rep.Unreadable, err)
+	}
+	rep, err = Compare("suppliers", sim.Truth("suppliers"), topic(generated, oldID), generated, Registry(cl, "coupa."), StaticSchemas())
+	if err != nil || len(rep.Problems) > 0 {
+		t.Errorf("static schemas: %v %v", err, rep.Problems)
 	}
 }
