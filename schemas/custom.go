@@ -156,30 +156,16 @@ func (st *encodeState) view(rp *recordPlan, b []byte, sp span, d int) bool {
 	}
 	spans := lv.spans[:len(rp.fields)]
 	clear(spans)
-	lv.extras = lv.extras[:0]
+	if !st.members(lv, b, sp) {
+		return false
+	}
 	untyped := 0
-	i := skipWS(b, sp.start+1)
-	for b[i] != '}' { // validated by the caller's pass 1
-		kEnd, escaped, _ := skipString(b, i)
-		key := b[i+1 : kEnd-1]
-		if escaped {
-			key, _ = unescape(nil, key)
-		}
-		vStart := skipWS(b, skipWS(b, kEnd)+1)
-		vEnd, _ := skipValue(b, vStart, 0)
-		lv.extras = append(lv.extras, extraKV{key: key, val: span{vStart, vEnd}})
-		if fi, ok := rp.byKey[string(key)]; ok {
-			spans[fi] = span{vStart, vEnd}
-		} else if learnable(b[vStart]) && (!rp.identities || isViewIdentity(key)) {
+	for _, e := range lv.extras {
+		if fi, ok := rp.byKey[string(e.key)]; ok {
+			spans[fi] = e.val
+		} else if learnable(b[e.val.start]) && (!rp.identities || isViewIdentity(e.key)) {
 			untyped++
 		}
-		i = skipWS(b, vEnd)
-		if b[i] == ',' {
-			i = skipWS(b, i+1)
-		}
-	}
-	if st.duplicateKey(lv.extras) != nil {
-		return false
 	}
 	st.untyped += untyped
 	for fi := range rp.fields {

@@ -437,6 +437,25 @@ func (st *encodeState) jsonMap(b []byte, sp span, d int) bool {
 		return false
 	}
 	lv := st.level(d + 1)
+	if !st.members(lv, b, sp) {
+		return false
+	}
+	if len(lv.extras) > 0 {
+		st.dst = appendLong(st.dst, int64(len(lv.extras)))
+		for k := range lv.extras {
+			e := &lv.extras[k]
+			st.dst = appendBytes(st.dst, e.key)
+			st.dst = appendBytes(st.dst, b[e.val.start:e.val.end])
+		}
+	}
+	st.dst = append(st.dst, 0)
+	return true
+}
+
+// members collects the members of the object b[sp] (validated by pass 1)
+// into lv.extras, keys unescaped, and reports false when a key occurs
+// twice.
+func (st *encodeState) members(lv *levelScratch, b []byte, sp span) bool {
 	lv.extras = lv.extras[:0]
 	i := skipWS(b, sp.start+1)
 	for b[i] != '}' {
@@ -453,19 +472,7 @@ func (st *encodeState) jsonMap(b []byte, sp span, d int) bool {
 			i = skipWS(b, i+1)
 		}
 	}
-	if st.duplicateKey(lv.extras) != nil {
-		return false
-	}
-	if len(lv.extras) > 0 {
-		st.dst = appendLong(st.dst, int64(len(lv.extras)))
-		for k := range lv.extras {
-			e := &lv.extras[k]
-			st.dst = appendBytes(st.dst, e.key)
-			st.dst = appendBytes(st.dst, b[e.val.start:e.val.end])
-		}
-	}
-	st.dst = append(st.dst, 0)
-	return true
+	return st.duplicateKey(lv.extras) == nil
 }
 
 func kindName(k kind) string {
