@@ -116,6 +116,9 @@ func (r *Registry) Register(ctx context.Context, subject string, t *Table) (int,
 		}
 	}
 
+	if len(versions) == 0 {
+		r.enforceTransitive(ctx, subject)
+	}
 	created, err := retry(ctx, r, func() (sr.SubjectSchema, error) {
 		return r.client.CreateSchema(ctx, subject, sr.Schema{Schema: t.SchemaText(), Type: sr.TypeAvro})
 	})
@@ -164,6 +167,16 @@ func HeaderID(value []byte) (int, []byte, error) {
 		return 0, nil, fmt.Errorf("schemas: value is not in the Confluent wire format")
 	}
 	return int(binary.BigEndian.Uint32(value[1:5])), value[5:], nil
+}
+
+// enforceTransitive asks the registry to enforce, for a new subject, the
+// rule Register checks locally: BACKWARD_TRANSITIVE (a registry's default is
+// usually BACKWARD, against the latest version only). Best effort: a
+// registry whose policy forbids subject configs keeps its own level, and
+// the local check still holds; an existing subject's level is the
+// operator's and is left alone.
+func (r *Registry) enforceTransitive(ctx context.Context, subject string) {
+	_ = r.client.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackwardTransitive}, subject)
 }
 
 func (r *Registry) remember(k regKey, id int) {

@@ -106,6 +106,11 @@ func TestRegisterCachesIDs(t *testing.T) {
 	if got, ok := fake.GetSchema(subject, 1); !ok || got.Schema.Schema != tb.SchemaText() {
 		t.Error("version 1 is not the embedded schema text")
 	}
+	// The new subject asks the registry to enforce what Register checks.
+	res := mustClient(t, fake.URL()).Compatibility(ctx, subject)
+	if len(res) != 1 || res[0].Err != nil || res[0].Level != sr.CompatBackwardTransitive {
+		t.Errorf("subject compatibility %+v, want BACKWARD_TRANSITIVE", res)
+	}
 }
 
 func mustClient(t *testing.T, url string) *sr.Client {
