@@ -210,24 +210,30 @@ func (s *Server) Stats() Stats { return s.stats.snapshot() }
 // ResetStats zeroes the request counters.
 func (s *Server) ResetStats() { s.stats.reset() }
 
-// statusWriter remembers the status for the counters.
+// statusWriter counts a request as its status is written, before any byte
+// of the answer leaves: a client that has read an answer always finds it
+// counted (counting after the handler returned raced with the client).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	counted func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.count(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.count(http.StatusOK)
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) count(code int) {
+	if w.status == 0 {
+		w.status = code
+		w.counted(code)
+	}
 }
 
 // ServeHTTP routes: POST /oauth2/token, GET <Path> of a catalog table (a
@@ -236,9 +242,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The instance's own clock, second precision, in every answer.
 	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
-	sw := &statusWriter{ResponseWriter: w}
 	name := "other"
-	defer func() { s.stats.request(name, sw.status) }()
+	sw := &statusWriter{ResponseWriter: w, counted: func(status int) { s.stats.request(name, status) }}
+	defer func() {
+		if sw.status == 0 { // an answer with no status written (none here)
+			s.stats.request(name, 0)
+		}
+	}()
 	switch {
 	case r.URL.Path == "/oauth2/token":
 		name = "token"
