@@ -600,18 +600,44 @@ func TestConnectorConfigs(t *testing.T) {
 // The JDBC sink writes flat rows of primitive columns: it refuses STRUCT,
 // ARRAY and MAP fields. The Postgres configs therefore keep, per table, the
 // top-level scalar fields (numbers, strings, booleans, decimals,
-// timestamps), flatten the associations (records) into <assoc>_<field>
-// columns with Kafka's Flatten SMT, and leave out lines (arrays of records),
-// custom_fields and extra (maps): fields.whitelist names the final columns.
-// This test computes those lists from schemas/avsc and compares them with
+// timestamps), the associations (records), flattened into <assoc>_<field>
+// columns by Kafka's Flatten SMT, and the typed custom fields (the "custom"
+// record that schema evolution adds after custom_fields, flattened into
+// custom_<field> and custom_<lookup>_<id|name|...> columns). They leave out
+// lines (arrays of records), custom_fields and extra (maps) and the fields
+// schema evolution promotes out of extra: `pick` (ReplaceField include)
+// names the top-level fields, and `drop` (ReplaceField exclude, after
+// Flatten) names the flattened columns that are no column (an array or a
+// map inside an association, a name over Postgres' 63 bytes).
+//
+// There is no fields.whitelist: it would have to name every column in
+// advance, and the custom_* columns only appear when a new schema version
+// brings them (auto.evolve adds them then). Without it, the columns are
+// whatever pick + flatten + drop leave, so the generator checks what makes
+// that safe: no picked association can evolve (none has custom_fields), so
+// a new version changes the columns through `custom` alone, whose fields
+// are scalars and records of scalars (TestJDBCPostgresTakesLearnedCustomFields
+// runs the chain on learned schemas).
+//
+// This test computes the lists from schemas/avsc and compares them with
 // connect/jdbc-postgres/*.json; -update rewrites the files.
 
 // The eight tables and the four line topics.
 var tables = []string{"invoices", "purchase_orders", "requisitions", "suppliers", "contracts", "expense_reports", "users", "approvals",
 	"invoice_lines", "purchase_order_lines", "requisition_lines", "expense_lines"}
 
+// customView is the field schema evolution adds, right after custom_fields,
+// to every record that has custom_fields (schemas/learn.go).
+const customView = "custom"
+
 type avroSchemaSet struct {
 	named map[string]map[string]any
+}
+
+func newSchemaSet(top map[string]any) *avroSchemaSet {
+	s := &avroSchemaSet{named: map[string]map[string]any{}}
+	s.register(top, "")
+	return s
 }
 
 func (s *avroSchemaSet) register(v any, ns string) {
@@ -651,47 +677,76 @@ func (s *avroSchemaSet) register(v any, ns string) {
 	}
 }
 
+// resolve returns the non-null branch of a field type with named types
+// looked up (nil for a real union), and whether null was a branch.
+func (s *avroSchemaSet) resolve(t any) (typ any, optional bool, err error) {
+	for {
+		switch tt := t.(type) {
+		case []any:
+			var branches []any
+			for _, b := range tt {
+				if b == "null" {
+					optional = true
+				} else {
+					branches = append(branches, b)
+				}
+			}
+			if len(branches) != 1 {
+				return nil, optional, nil // a real union: not a column
+			}
+			t = branches[0]
+		case string:
+			switch tt {
+			case "long", "int", "string", "boolean", "double", "float", "bytes", "null":
+				return tt, optional, nil
+			}
+			n, ok := s.named[tt]
+			if !ok {
+				return nil, optional, fmt.Errorf("unknown type %q", tt)
+			}
+			return n, optional, nil
+		case map[string]any:
+			if inner, ok := tt["type"].(map[string]any); ok {
+				t = inner
+				continue
+			}
+			if inner, ok := tt["type"].([]any); ok {
+				t = inner
+				continue
+			}
+			return tt, optional, nil
+		default:
+			return nil, optional, fmt.Errorf("bad type %#v", t)
+		}
+	}
+}
+
 // kind is "scalar", "record" (with the record), "complex" (array/map) for
 // the non-null branch of a field type.
 func (s *avroSchemaSet) kind(t any) (string, map[string]any, error) {
-	switch t := t.(type) {
-	case []any:
-		var branches []any
-		for _, b := range t {
-			if b != "null" {
-				branches = append(branches, b)
-			}
-		}
-		if len(branches) != 1 {
-			return "complex", nil, nil // a real union: not a column
-		}
-		return s.kind(branches[0])
+	r, _, err := s.resolve(t)
+	if err != nil {
+		return "", nil, err
+	}
+	switch r := r.(type) {
+	case nil:
+		return "complex", nil, nil
 	case string:
-		switch t {
-		case "long", "int", "string", "boolean", "double", "float", "bytes":
-			return "scalar", nil, nil
-		}
-		n, ok := s.named[t]
-		if !ok {
-			return "", nil, fmt.Errorf("unknown type %q", t)
-		}
-		return s.kind(n)
+		return "scalar", nil, nil
 	case map[string]any:
-		switch t["type"] {
+		switch r["type"] {
 		case "record":
-			return "record", t, nil
+			return "record", r, nil
 		case "array", "map":
 			return "complex", nil, nil
-		case "enum", "fixed":
-			return "scalar", nil, nil
 		}
-		return s.kind(t["type"])
+		return "scalar", nil, nil // enum, fixed, a logical type
 	}
 	return "", nil, fmt.Errorf("bad type %#v", t)
 }
 
 // flatten lists the columns Flatten makes of a field (all of them, for the
-// duplicate check) and the scalar ones (for fields.whitelist).
+// duplicate check) and the scalar ones.
 func (s *avroSchemaSet) flatten(prefix string, t any, depth int) (all, scalars []string, err error) {
 	k, rec, err := s.kind(t)
 	if err != nil {
@@ -718,8 +773,36 @@ func (s *avroSchemaSet) flatten(prefix string, t any, depth int) (all, scalars [
 	return all, scalars, nil
 }
 
+// evolvable finds a record with custom_fields in t (at any depth): schema
+// evolution may add fields to it.
+func (s *avroSchemaSet) evolvable(t any, depth int) (string, error) {
+	k, rec, err := s.kind(t)
+	if err != nil || k != "record" || depth > 8 {
+		return "", err
+	}
+	for _, f := range rec["fields"].([]any) {
+		fm := f.(map[string]any)
+		if fm["name"] == "custom_fields" {
+			return rec["name"].(string), nil
+		}
+		if n, err := s.evolvable(fm["type"], depth+1); n != "" || err != nil {
+			return n, err
+		}
+	}
+	return "", nil
+}
+
 type jdbcColumns struct {
 	pick, renames, columns, skipped []string
+	// drop are the flattened columns that are no SQL column: an array or a
+	// map inside a picked association, a name longer than 63 bytes.
+	drop []string
+	// custom: the record has custom_fields, so pick keeps its typed view
+	// (custom) too, once a schema version has one.
+	custom bool
+	// reserved are columns named like a flattened custom field
+	// (custom_<name>): a custom field of that name would clash.
+	reserved []string
 }
 
 func clash(names []string, seen map[string]bool) string {
@@ -741,14 +824,19 @@ func jdbcColumnsFor(table string) (jdbcColumns, error) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		return out, err
 	}
-	set := &avroSchemaSet{named: map[string]map[string]any{}}
-	set.register(top, "")
+	set := newSchemaSet(top)
 	seen := map[string]bool{}
 	fields := top["fields"].([]any)
 	// Top-level scalars first: they always win a name clash.
 	for _, f := range fields {
 		fm := f.(map[string]any)
 		name := fm["name"].(string)
+		if name == customView {
+			return out, fmt.Errorf("%s: a generated field is named %q, the name of the typed custom fields", table, customView)
+		}
+		if name == "custom_fields" {
+			out.custom = true
+		}
 		k, _, err := set.kind(fm["type"])
 		if err != nil {
 			return out, fmt.Errorf("%s.%s: %v", table, name, err)
@@ -758,13 +846,13 @@ func jdbcColumnsFor(table string) (jdbcColumns, error) {
 			continue
 		}
 		if k == "scalar" {
+			if len(name) > 63 {
+				out.skipped = append(out.skipped, name+" (name longer than 63 bytes)")
+				continue
+			}
 			seen[name] = true
 			out.pick = append(out.pick, name)
-			if len(name) <= 63 {
-				out.columns = append(out.columns, name)
-			} else {
-				out.skipped = append(out.skipped, name+" (name longer than 63 bytes)")
-			}
+			out.columns = append(out.columns, name)
 		}
 	}
 	for _, f := range fields {
@@ -773,6 +861,11 @@ func jdbcColumnsFor(table string) (jdbcColumns, error) {
 		k, _, _ := set.kind(fm["type"])
 		if k != "record" {
 			continue
+		}
+		if rec, err := set.evolvable(fm["type"], 0); err != nil || rec != "" {
+			// Its columns could change with every schema version, maps
+			// included: the configs would need fields.whitelist again.
+			return out, fmt.Errorf("%s.%s: the association %s has custom_fields, so schema evolution can add fields to it (%v)", table, name, rec, err)
 		}
 		all, scalars, err := set.flatten(name, fm["type"], 0)
 		if err != nil {
@@ -796,13 +889,26 @@ func jdbcColumnsFor(table string) (jdbcColumns, error) {
 			seen[c] = true
 		}
 		out.pick = append(out.pick, name)
-		for _, c := range scalars {
-			if len(c) <= 63 {
-				out.columns = append(out.columns, c)
-			} else {
+		for _, c := range all {
+			switch {
+			case !slices.Contains(scalars, c):
+				out.drop = append(out.drop, c) // an array or a map: no column
+			case len(c) > 63:
+				out.drop = append(out.drop, c)
 				out.skipped = append(out.skipped, c+" (name longer than 63 bytes)")
+			default:
+				out.columns = append(out.columns, c)
 			}
 		}
+	}
+	if out.custom {
+		out.pick = append(out.pick, customView)
+		for c := range seen {
+			if strings.HasPrefix(c, customView+"_") {
+				out.reserved = append(out.reserved, c)
+			}
+		}
+		sort.Strings(out.reserved)
 	}
 	return out, nil
 }
@@ -811,6 +917,13 @@ func jdbcConfig(table string, cols jdbcColumns) map[string]string {
 	m := jdbcBaseConfig(table, cols)
 	if len(cols.renames) > 0 {
 		m["transforms.pick.renames"] = strings.Join(cols.renames, ",")
+	}
+	if len(cols.drop) > 0 {
+		m["transforms"] += ",drop"
+		m["transforms.drop.type"] = "org.apache.kafka.connect.transforms.ReplaceField$Value"
+		m["transforms.drop.exclude"] = strings.Join(cols.drop, ",")
+		m["transforms.drop.predicate"] = "isTombstone"
+		m["transforms.drop.negate"] = "true"
 	}
 	return m
 }
@@ -850,7 +963,6 @@ func jdbcBaseConfig(table string, cols jdbcColumns) map[string]string {
 		"transforms.flatten.negate":           "true",
 		"predicates":                          "isTombstone",
 		"predicates.isTombstone.type":         "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
-		"fields.whitelist":                    strings.Join(cols.columns, ","),
 	}
 }
 
@@ -869,9 +981,13 @@ func TestJDBCPostgresConfigsMatchSchemas(t *testing.T) {
 				t.Errorf("%s: no %s column", table, c)
 			}
 		}
+		if !cols.custom {
+			t.Errorf("%s: no custom_fields, so no typed custom fields as columns: every table and line topic has them", table)
+		}
 		exp := jdbcConfig(table, cols)
 		path := filepath.Join("connect", "jdbc-postgres", exp["name"]+".json")
-		fmt.Fprintf(&report, "%s: %d columns from %d fields; renamed: %v; left out: %v\n", table, len(cols.columns), len(cols.pick), cols.renames, cols.skipped)
+		fmt.Fprintf(&report, "%s: %d columns from %d fields (+ custom_* as learned); renamed: %v; dropped after flatten: %v; left out: %v; named like custom fields: %v\n",
+			table, len(cols.columns), len(cols.pick)-1, cols.renames, cols.drop, cols.skipped, cols.reserved)
 		if *update {
 			b, err := json.MarshalIndent(exp, "", "  ")
 			if err != nil {
