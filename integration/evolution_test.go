@@ -143,7 +143,7 @@ func TestSchemasEvolveOnRealKafka(t *testing.T) {
 	if got := counter(t, metrics, "coupa_kafka_type_conflicts_total", "suppliers"); got == 0 {
 		t.Error("no type conflict counted for vendor-class re-created as a lookup")
 	}
-	pycheck(t, ctx, w)
+	pycheck(t, ctx, w, pyExpectEvolution)
 }
 
 // updateSome writes a new version of n records of table (so they render
