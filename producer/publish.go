@@ -60,13 +60,17 @@ func (ts *tableSync) convertAll(recs []coupa.Record) (out []pending, waiting []i
 // convert turns a Coupa record into its Kafka value.
 func (ts *tableSync) convert(r coupa.Record) (pending, error) {
 	e, err := ts.schema.convert(r.Raw)
+	var hash uint64
+	if err == nil {
+		hash, err = e.contentHash()
+	}
 	if err != nil {
 		// The client only hands over objects with an id and a valid
 		// updated-at, which the converter always accepts: this is a bug, and
 		// skipping the record would lose it.
 		return pending{}, fmt.Errorf("table %s: converting record %d: %w", ts.table.Name, r.ID, err)
 	}
-	p := pending{id: r.ID, updatedAt: r.UpdatedAt, value: e.value, stats: e.stats, hash: e.hash()}
+	p := pending{id: r.ID, updatedAt: r.UpdatedAt, value: e.value, stats: e.stats, hash: hash}
 	if ts.lines != nil {
 		if p.lines, err = ts.lines.convert(ts.table.Name, r); err != nil {
 			return pending{}, err

@@ -76,17 +76,16 @@ func newTopicSchema(ctx context.Context, cfg *Config, subject string, generated 
 type encoded struct {
 	value []byte // the Confluent header, then Avro
 	stats schemas.Stats
-	table *schemas.Table // the schema version it was written with
+	table *schemas.Table // the version it was written with
 }
 
-// hash identifies the content of e (schemas.Table.ContentHash): what
-// seen and values compare.
-func (e encoded) hash() uint64 {
+// contentHash is what seen and values compare (schemas.Table.ContentHash).
+func (e encoded) contentHash() (uint64, error) {
 	h, err := e.table.ContentHash(e.value[5:])
-	if err != nil {
-		panic(err) // the converter wrote it with this very table
+	if err != nil { // a bug: the converter wrote it with this very table
+		return 0, fmt.Errorf("hashing the converted value: %w", err)
 	}
-	return h
+	return h, nil
 }
 
 // convert converts raw with the current version. Stats.Untyped > 0 means
