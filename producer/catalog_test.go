@@ -87,7 +87,10 @@ func defaultNames() []string {
 // TestEveryCatalogTableSyncs syncs all 73 catalog tables (COUPA_TABLES=all)
 // while the instance churns every one of them, then once more after the
 // churn: every topic equals the instance, nothing missing, stale or
-// published twice.
+// published twice. Schemas stay static here: srfake normalises every stored
+// schema on each registration, and 77 subjects learning cost more than the
+// table coverage this test is for (TestCatalogSampleUnderMutationsAndKills
+// and evolution_test.go test evolution; the real-broker suite evolves all 73).
 func TestEveryCatalogTableSyncs(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	records := map[string]int{}
@@ -104,12 +107,13 @@ func TestEveryCatalogTableSyncs(t *testing.T) {
 		defer wg.Done()
 		h.sim.Churn(stop, 2*time.Millisecond, names...)
 	}()
-	h.sync(ctx, h.sweepEveryPass)
-	h.sync(ctx, h.sweepEveryPass)
+	static := func(c *Config) { c.StaticSchemas = true }
+	h.sync(ctx, h.sweepEveryPass, static)
+	h.sync(ctx, h.sweepEveryPass, static)
 	close(stop)
 	wg.Wait()
 	time.Sleep(1100 * time.Millisecond)
-	h.sync(ctx, h.sweepEveryPass)
-	h.sync(ctx, h.sweepEveryPass)
-	h.assertTruth(ctx)
+	h.sync(ctx, h.sweepEveryPass, static)
+	h.sync(ctx, h.sweepEveryPass, static)
+	h.assertTruth(ctx, truthcheck.StaticSchemas())
 }
