@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Schema evolution.
@@ -184,8 +185,13 @@ func walkRecords(v any, fn func(map[string]any)) {
 }
 
 // withLearning renders base's schema with l's fields: promoted fields
-// right before custom_fields, the custom view right after it.
+// right before custom_fields, the custom view right after it, each sorted
+// by name (and a learned object's fields too). The text depends on what
+// was learned, not on the order it was learned in: two processes that
+// learned the same fields from different records register one version,
+// and content hashes (ContentHash) agree across versions.
 func (base *Table) withLearning(l learning) (*Table, error) {
+	l.sort()
 	var v any
 	dec := json.NewDecoder(bytes.NewReader([]byte(base.text)))
 	dec.UseNumber()
@@ -226,6 +232,34 @@ func (base *Table) withLearning(l learning) (*Table, error) {
 	}
 	t.redact, t.base, t.learned = base.redact, base, l
 	return t, nil
+}
+
+// sort puts every learned field list in name order.
+func (l learning) sort() {
+	byName := func(a, b map[string]any) int {
+		an, _ := a["name"].(string)
+		bn, _ := b["name"].(string)
+		return strings.Compare(an, bn)
+	}
+	for _, lr := range l {
+		slices.SortFunc(lr.Promoted, byName)
+		slices.SortFunc(lr.Custom, byName)
+		for _, f := range lr.Custom {
+			u, _ := f["type"].([]any)
+			if len(u) != 2 {
+				continue
+			}
+			if rec, ok := u[1].(map[string]any); ok {
+				fields := fieldDefs(rec["fields"])
+				slices.SortFunc(fields, byName)
+				sorted := make([]any, len(fields))
+				for i, fd := range fields {
+					sorted[i] = fd
+				}
+				rec["fields"] = sorted
+			}
+		}
+	}
 }
 
 func viewField(record string, fields []map[string]any) map[string]any {

@@ -279,3 +279,17 @@ func TestContentHashIgnoresWhatEvolutionAdds(t *testing.T) {
 		t.Error("a truncated value hashed without an error")
 	}
 }
+
+// The schema depends on what was learned, not on the order: two processes
+// that learned the same fields from records in another order register
+// one version.
+func TestLearnedSchemaIsIndependentOfOrder(t *testing.T) {
+	a := `{"id":1,"custom-fields":{"zeta":"z","gl":{"id":1}},"new-b":"x"}`
+	b := `{"id":2,"custom-fields":{"alpha":true,"gl":{"id":2,"name":"n"}},"new-a":3}`
+	base := mustLoad(t, "invoices")
+	ab := learnAll(t, learnAll(t, base, a), b)
+	ba := learnAll(t, learnAll(t, base, b), a)
+	if ab.SchemaText() != ba.SchemaText() {
+		t.Errorf("learning a then b and b then a give two schemas:\n%s\n%s", ab.SchemaText(), ba.SchemaText())
+	}
+}
