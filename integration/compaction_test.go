@@ -141,10 +141,12 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 	ok := true
 	for _, tb := range w.tables {
 		truth := w.sim.Truth(tb.Name)
-		schema, err := schemas.Published(tb.Name, nil)
+		generated, err := schemas.Published(tb.Name, nil)
 		if err != nil {
 			w.t.Fatal(err)
 		}
+		reg := w.registry()
+		byID := map[int]*schemas.Table{} // each value is judged by the version it was written with
 		perKey := map[int64]int{}
 		n, stale, tombstones := 0, 0, 0
 		err = kread.Committed(ctx, w.topic(tb.Name), kread.FromStart(), func(r *kgo.Record) error {
@@ -165,7 +167,20 @@ func compacted(ctx context.Context, w *world, last []producer.PassResult) (bool,
 			case r.Value == nil:
 				return fmt.Errorf("%s: live record %d is tombstoned", tb.Name, id)
 			}
-			wantValue, _, err := schema.Append(nil, want.JSON)
+			schemaID, _, err := schemas.HeaderID(r.Value)
+			if err != nil {
+				return err
+			}
+			if byID[schemaID] == nil {
+				text, err := reg.SchemaByID(ctx, schemaID)
+				if err != nil {
+					return err
+				}
+				if byID[schemaID], err = generated.Adopt(text); err != nil {
+					return err
+				}
+			}
+			wantValue, _, err := byID[schemaID].Append(nil, want.JSON)
 			if err != nil {
 				return err
 			}
