@@ -214,8 +214,7 @@ func measureCatalogIdle(ctx context.Context, cfg config) (catalogIdleResult, err
 	for _, t := range coupa.Catalog {
 		records[t.Name] = cfg.CatalogRecords
 	}
-	w, err := newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,
-		limit: true, limitRate: cfg.SimRate, limitBurst: cfg.SimBurst})
+	w, err := limitedWorld(cfg, records)
 	if err != nil {
 		return catalogIdleResult{}, err
 	}
@@ -381,8 +380,7 @@ func measureCatalogLatency(ctx context.Context, cfg config, backfill bool) (cata
 	for _, n := range catalogReferenceTables {
 		records[n] = cfg.CatalogOthers
 	}
-	w, err := newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,
-		limit: true, limitRate: cfg.SimRate, limitBurst: cfg.SimBurst})
+	w, err := limitedWorld(cfg, records)
 	if err != nil {
 		return catalogLatencyResult{}, err
 	}

@@ -92,8 +92,7 @@ func runFreshness(ctx context.Context, cfg config, set freshSetting) (freshnessR
 	for _, t := range coupa.DefaultTables {
 		records[t.Name] = cfg.FreshRecords
 	}
-	w, err := newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,
-		limit: true, limitRate: cfg.SimRate, limitBurst: cfg.SimBurst})
+	w, err := limitedWorld(cfg, records)
 	if err != nil {
 		return freshnessResult{}, err
 	}

@@ -307,8 +307,7 @@ func runRate(ctx context.Context, cfg config, variant string) (rateResult, error
 			}
 		}
 	}
-	w, err := newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,
-		limit: true, limitRate: cfg.SimRate, limitBurst: cfg.SimBurst})
+	w, err := limitedWorld(cfg, records)
 	if err != nil {
 		return rateResult{}, err
 	}

@@ -41,6 +41,14 @@ type worldConfig struct {
 	limitBurst int
 }
 
+// limitedWorld is a simulated instance with the run's records, latency
+// and Coupa's rate limit switched on: what every producer run measures
+// against.
+func limitedWorld(cfg config, records map[string]int) (*world, error) {
+	return newWorld(worldConfig{records: records, seed: cfg.Seed, latency: cfg.Latency, jitter: cfg.Jitter,
+		limit: true, limitRate: cfg.SimRate, limitBurst: cfg.SimBurst})
+}
+
 func newWorld(c worldConfig) (*world, error) {
 	cfg := coupatest.DefaultConfig()
 	cfg.Seed = c.seed
