@@ -3,7 +3,13 @@ package producer
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 
 	"github.com/coupa-kafka/coupa-kafka/coupa/coupatest"
 	"github.com/coupa-kafka/coupa-kafka/internal/truthcheck"
+	"github.com/coupa-kafka/coupa-kafka/schemas"
 )
 
 // latestSchema returns the latest registered schema of a topic's values
@@ -189,4 +196,59 @@ func TestStaticSchemas(t *testing.T) {
 		t.Error("the line topic's untyped values are not counted")
 	}
 	h.assertTruth(ctx, truthcheck.StaticSchemas())
+}
+
+// TestStoppedWhileLearningLosesNothing: a pass stopped (SIGTERM, or its
+// instance moved to another replica) while it registers the version a page
+// needs commits what it converted before that page, and a cursor that does
+// not pass the page: the next pass publishes the page. (The walk had read
+// the page; committing its position lost records older than the lookback.)
+func TestStoppedWhileLearningLosesNothing(t *testing.T) {
+	ctx := testContext(t, 2*time.Minute)
+	h := newHarness(t, coupatest.Config{Seed: 23, Records: map[string]int{"suppliers": 200}}, "suppliers")
+	var blocking atomic.Bool
+	waiting, release := make(chan struct{}, 1), make(chan struct{})
+	target, err := url.Parse(h.reg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if blocking.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/versions") {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+			io.Copy(io.Discard, r.Body) // so that the server sees the client go
+			select {                    // the registry never answers this one
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gate.Close)
+	t.Cleanup(func() { close(release) })
+	gated, err := sr.NewClient(sr.URLs(gate.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.producer(ctx, func(c *Config) { c.Registry = schemas.NewRegistry(gated) })
+	blocking.Store(true)
+	sctx, stop := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-waiting:
+		case <-sctx.Done():
+		}
+		stop()
+	}()
+	if _, err := p.Sync(sctx); err == nil {
+		t.Fatal("a sync stopped while registering succeeded")
+	}
+	p.Close()
+	blocking.Store(false)
+	h.sync(ctx)
+	h.assertTruth(ctx)
 }

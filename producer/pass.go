@@ -208,9 +208,15 @@ func (ts *tableSync) collect(ctx context.Context, w *walk) ([]pending, error) {
 		if err := ctx.Err(); err != nil {
 			return batch, err
 		}
+		before, wasDone := w.pos, w.done
 		recs, err := w.next(ctx)
 		ps, cerr := ts.convertPage(ctx, recs)
 		if cerr != nil {
+			// The page was read but not converted (the registry did not
+			// answer, or the pass was stopped while it learned): the walk
+			// goes back to before it, so that the batch commits no cursor
+			// past records it does not carry.
+			w.pos, w.done = before, wasDone
 			return batch, cerr
 		}
 		for _, p := range ps {
