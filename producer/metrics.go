@@ -12,9 +12,17 @@ import (
 )
 
 // Metrics are the producer's Prometheus metrics. One Metrics serves one
-// process; it also observes the Coupa client (it implements coupa.Observer).
+// Coupa instance; it also observes the instance's Coupa client (it
+// implements coupa.Observer).
 type Metrics struct {
+	// Registry gathers the metrics (and, from NewMetrics, the Go runtime's
+	// and the process's).
 	Registry *prometheus.Registry
+	// Registerer is where they are registered: Registry itself, or Registry
+	// with the label coupa_instance (NewInstanceMetrics). Register the
+	// instance's other collectors (franz-go's) here too.
+	Registerer prometheus.Registerer
+	collectors []prometheus.Collector
 
 	published   *prometheus.CounterVec
 	requests    *prometheus.CounterVec
@@ -40,11 +48,33 @@ type Metrics struct {
 	skipped     *prometheus.GaugeVec
 }
 
-// NewMetrics registers the producer's metrics in a new registry.
+// NewMetrics registers the producer's metrics, with the Go runtime's and
+// the process's, in a new registry: one instance per process.
 func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return newMetrics(reg, reg)
+}
+
+// NewInstanceMetrics registers one instance's metrics in reg, each with the
+// label coupa_instance=instance, so that the instances a process owns share
+// one /metrics. Unregister removes them when the process stops owning the
+// instance (so no process reports an instance another one syncs).
+func NewInstanceMetrics(reg *prometheus.Registry, instance string) *Metrics {
+	return newMetrics(reg, prometheus.WrapRegistererWith(prometheus.Labels{"coupa_instance": instance}, reg))
+}
+
+// Unregister removes the metrics from the registry.
+func (m *Metrics) Unregister() {
+	for _, c := range m.collectors {
+		m.Registerer.Unregister(c)
+	}
+}
+
+func newMetrics(reg *prometheus.Registry, as prometheus.Registerer) *Metrics {
 	ns := "coupa_kafka"
 	m := &Metrics{
-		Registry: prometheus.NewRegistry(),
+		Registry: reg, Registerer: as,
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_published_total",
 			Help: "Records published in committed transactions."}, []string{"table"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "coupa_requests_total",
@@ -89,9 +119,9 @@ func NewMetrics() *Metrics {
 		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "table_skipped",
 			Help: "1 for a catalog table COUPA_TABLES=all skips because the OAuth client lacks its scope (grant the scope and restart to sync it)."}, []string{"table", "scope"}),
 	}
-	m.Registry.MustRegister(m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.untyped, m.conflicts, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
-		m.tombstones, m.sweeps, m.confirms, m.swept, m.skipped,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.collectors = []prometheus.Collector{m.published, m.requests, m.waited, m.throttled, m.txns, m.inDoubts, m.extra, m.untyped, m.conflicts, m.lag, m.passes, m.authFailed, m.stopped, m.lastSuccess, m.cursorTime, m.interval, m.freshness,
+		m.tombstones, m.sweeps, m.confirms, m.swept, m.skipped}
+	as.MustRegister(m.collectors...)
 	return m
 }
 
