@@ -84,7 +84,9 @@ type Config struct {
 	RateLimit float64
 	Burst     int
 	// Addr is the loopback address to listen on ("127.0.0.1:8443").
-	// Empty: a free port.
+	// Empty: a free port on 127.0.0.1. Another loopback IP ("127.0.0.3:0")
+	// gives the instance a host of its own, with a self-signed certificate
+	// for that IP that HTTPClient, CertPool and CACertPEM trust.
 	Addr string
 }
 

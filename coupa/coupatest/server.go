@@ -63,6 +63,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.ts.Listener.Close()
 		s.ts.Listener = l
+		tlsCfg, err := certFor(l.Addr().String())
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("coupatest: %w", err)
+		}
+		s.ts.TLS = tlsCfg
 	}
 	// httptest serves HTTP/1.1 unless told otherwise; that keeps a
 	// truncated body a plain short read for the client.
