@@ -13,6 +13,7 @@ import (
 
 // CoupaFlags select the instance and what to read from it.
 type CoupaFlags struct {
+	Config       string        `name:"config" env:"COUPA_CONFIG" type:"path" help:"YAML file listing several Coupa instances (name, url, client_id, client_secret_env or client_secret_file, tables, topic_prefix, rate_limit; see README), instead of COUPA_INSTANCE_URL, COUPA_CLIENT_ID and COUPA_CLIENT_SECRET. The other settings apply to every instance." group:"Coupa"`
 	InstanceURL  string        `name:"instance-url" env:"COUPA_INSTANCE_URL" help:"Coupa instance, HTTPS only (a bare host means https://host)." group:"Coupa"`
 	ClientID     string        `name:"client-id" env:"COUPA_CLIENT_ID" help:"OAuth2/OIDC client id (client credentials grant)." group:"Coupa"`
 	ClientSecret string        `name:"client-secret" env:"COUPA_CLIENT_SECRET" help:"OAuth2/OIDC client secret (never logged). Prefer the environment variable." group:"Coupa"`
@@ -64,6 +65,11 @@ type Flags struct {
 // per start.
 func (f *Flags) validate(needCoupa bool, extra ...error) error {
 	errs := append([]error(nil), extra...)
+	if needCoupa && f.Config != "" {
+		errs = append(errs, f.validateInstances()...)
+		needCoupa = false
+		errs = append(errs, f.validateSharedCoupa()...)
+	}
 	if needCoupa {
 		if _, err := coupa.ParseInstanceURL(f.InstanceURL); err != nil {
 			errs = append(errs, err)
@@ -77,25 +83,15 @@ func (f *Flags) validate(needCoupa bool, extra ...error) error {
 		if _, err := f.tables(); err != nil {
 			errs = append(errs, err)
 		}
-		if f.DeleteSweep < 0 {
-			errs = append(errs, fmt.Errorf("COUPA_DELETE_SWEEP_INTERVAL %v is negative (0 turns sweeps off)", f.DeleteSweep))
-		}
 		if f.RateLimit <= 0 || f.RateLimit > 25 {
 			errs = append(errs, fmt.Errorf("COUPA_RATE_LIMIT %g is outside (0, 25]: Coupa allows 25 requests per second per instance", f.RateLimit))
 		}
-		if f.Lookback < 0 {
-			errs = append(errs, errors.New("COUPA_LOOKBACK must not be negative"))
-		}
-		_, rerrs := f.redaction()
-		errs = append(errs, rerrs...)
-		if f.Parallelism < 1 || f.Parallelism > 64 {
-			errs = append(errs, fmt.Errorf("COUPA_PARALLELISM %d is outside [1, 64]", f.Parallelism))
-		}
+		errs = append(errs, f.validateSharedCoupa()...)
 	}
 	if len(f.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS (--brokers) is required"))
 	}
-	if needCoupa && f.RegistryURL == "" {
+	if (needCoupa || f.Config != "") && f.RegistryURL == "" {
 		errs = append(errs, errors.New("SCHEMA_REGISTRY_URL (--schema-registry-url) is required"))
 	}
 	if f.OffsetsTopic == "" {

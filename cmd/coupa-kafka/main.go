@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/group"
 	"github.com/coupa-kafka/coupa-kafka/producer"
 )
 
@@ -59,16 +60,17 @@ func buildSettings() []debug.BuildSetting {
 // producer's defaults, defined there once.
 func kongVars() kong.Vars {
 	return kong.Vars{
-		"version":              versionString(buildSettings()),
-		"tables":               tableNames(),
-		"default_lookback":     producer.DefaultLookback.String(),
-		"default_delete_sweep": producer.DefaultDeleteSweepInterval.String(),
-		"default_parallelism":  strconv.Itoa(producer.DefaultParallelism),
-		"default_poll_min":     producer.DefaultPollMin.String(),
-		"default_poll_max":     producer.DefaultPollMax.String(),
-		"default_poll_budget":  strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
-		"reference_poll":       coupa.ReferencePollInterval.String(),
-		"full_refresh_poll":    coupa.FullRefreshPollInterval.String(),
+		"version":                 versionString(buildSettings()),
+		"tables":                  tableNames(),
+		"default_lookback":        producer.DefaultLookback.String(),
+		"default_delete_sweep":    producer.DefaultDeleteSweepInterval.String(),
+		"default_parallelism":     strconv.Itoa(producer.DefaultParallelism),
+		"default_poll_min":        producer.DefaultPollMin.String(),
+		"default_poll_max":        producer.DefaultPollMax.String(),
+		"default_poll_budget":     strconv.FormatFloat(producer.DefaultPollBudget, 'f', -1, 64),
+		"reference_poll":          coupa.ReferencePollInterval.String(),
+		"full_refresh_poll":       coupa.FullRefreshPollInterval.String(),
+		"default_session_timeout": group.DefaultSessionTimeout.String(),
 	}
 }
 

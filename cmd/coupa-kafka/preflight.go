@@ -27,26 +27,47 @@ var preflightTimeout = 20 * time.Second
 // under COUPA_TABLES=all they are skipped; a table named in COUPA_TABLES
 // without its scope is an error that names the scope to grant.
 func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, client *coupa.Client, tables []coupa.Table) (skipped []coupa.Table, err error) {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	checks := []struct {
-		what string
-		run  func(context.Context) error
-	}{
+	checks := append(sharedChecks(f, kopts, rc), check{fmt.Sprintf("Coupa (COUPA_INSTANCE_URL=%s)", f.InstanceURL), func(ctx context.Context) error {
+		granted, err := client.Granted(ctx, tables)
+		if err != nil {
+			return err
+		}
+		skipped = coupa.Missing(tables, granted)
+		return scopeProblem(f.allTables(), tables, skipped)
+	}})
+	if err := runChecks(ctx, checks); err != nil {
+		return nil, err
+	}
+	return skipped, nil
+}
+
+// preflightShared checks what every instance of a COUPA_CONFIG deployment
+// needs, Kafka and the registry, before the process joins the group.
+func preflightShared(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client) error {
+	return runChecks(ctx, sharedChecks(f, kopts, rc))
+}
+
+// check is one startup check: what it checks (naming the setting) and how.
+type check struct {
+	what string
+	run  func(context.Context) error
+}
+
+func sharedChecks(f *Flags, kopts []kgo.Opt, rc *sr.Client) []check {
+	return []check{
 		{fmt.Sprintf("Kafka (KAFKA_BROKERS=%s)", strings.Join(f.Brokers, ",")), func(ctx context.Context) error { return pingKafka(ctx, kopts) }},
 		{fmt.Sprintf("schema registry (SCHEMA_REGISTRY_URL=%s)", f.RegistryURL), func(ctx context.Context) error {
 			_, err := rc.Subjects(ctx)
 			return err
 		}},
-		{fmt.Sprintf("Coupa (COUPA_INSTANCE_URL=%s)", f.InstanceURL), func(ctx context.Context) error {
-			granted, err := client.Granted(ctx, tables)
-			if err != nil {
-				return err
-			}
-			skipped = coupa.Missing(tables, granted)
-			return scopeProblem(f.allTables(), tables, skipped)
-		}},
 	}
+}
+
+// runChecks runs the checks at once, within preflightTimeout together, and
+// returns every failure in one error.
+func runChecks(ctx context.Context, checks []check) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
 	errs := make([]error, len(checks))
 	var wg sync.WaitGroup
 	for i, c := range checks {
@@ -64,11 +85,11 @@ func preflight(ctx context.Context, f *Flags, kopts []kgo.Opt, rc *sr.Client, cl
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
-			return nil, err
+			return err
 		}
-		return nil, fmt.Errorf("startup checks failed: %w", err)
+		return fmt.Errorf("startup checks failed: %w", err)
 	}
-	return skipped, nil
+	return nil
 }
 
 // scopeProblem is the error of tables whose scope the client lacks: any,

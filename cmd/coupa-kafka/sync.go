@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/producer"
@@ -19,8 +20,41 @@ type SyncCmd struct {
 // and an interruption (SIGINT, SIGTERM), exits non-zero with a one-line
 // reason (main prints it): a scheduler must never record a sync that did not
 // finish as a success.
+//
+// With COUPA_CONFIG, every instance is synced at once, each on its own
+// request budget, and the sync fails if any instance's does (the error
+// names each).
 func (c *SyncCmd) Run(ctx context.Context) error {
-	a, err := open(ctx, &c.Flags, wiring{})
+	if c.Config == "" {
+		return syncOne(ctx, &c.Flags, wiring{})
+	}
+	if err := c.validate(true); err != nil {
+		return err
+	}
+	list, err := c.instances()
+	if err != nil {
+		return err
+	}
+	log := c.logger()
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, in := range list {
+		f := c.forInstance(in)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := syncOne(ctx, &f, wiring{log: log.With("instance", in.Name)}); err != nil {
+				errs[i] = fmt.Errorf("instance %s: %w", in.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// syncOne is one instance's sync.
+func syncOne(ctx context.Context, f *Flags, w wiring) error {
+	a, err := open(ctx, f, w)
 	if err != nil {
 		return err
 	}

@@ -30,21 +30,49 @@ type app struct {
 	skipped []coupa.Table
 }
 
-// wiring holds the parts that differ between a real deployment and the demo.
+// wiring holds the parts that differ between a real deployment and the demo,
+// and between the instances of one process.
 type wiring struct {
 	httpClient *http.Client // nil: system trust store (+ SSL_CERT_FILE)
 	batch      int
+	// log and metrics, when set, are the instance's (several instances
+	// share a process's log and /metrics); nil: the process's own.
+	log     *slog.Logger
+	metrics *producer.Metrics
+	// clientID names the instance's Kafka clients ("coupa-kafka-<table>"
+	// by default).
+	clientID string
 }
 
 // open validates flags and builds the Coupa client, Kafka options, registry
 // and producer (which checks topics, fences older producers and restores
 // cursors).
 func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
+	a, err := prepare(ctx, f, w)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.start(ctx, f, w); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// prepare validates flags, builds the Coupa client, Kafka options and
+// registry client, and runs the startup checks: everything but the producer,
+// which fences the tables' other writers (a standby replica prepares, and
+// starts only once the group gives it the instance).
+func prepare(ctx context.Context, f *Flags, w wiring) (*app, error) {
 	if err := f.validate(true); err != nil {
 		return nil, err
 	}
-	log := f.logger()
-	metrics := producer.NewMetrics()
+	log, metrics := w.log, w.metrics
+	if log == nil {
+		log = f.logger()
+	}
+	if metrics == nil {
+		metrics = producer.NewMetrics()
+	}
 	kopts, err := f.kafkaOpts(log)
 	if err != nil {
 		return nil, err
@@ -61,37 +89,50 @@ func open(ctx context.Context, f *Flags, w wiring) (*app, error) {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	tables, _ := f.tables()
-	redaction, _ := f.redaction() // validated above
 	skipped, err := preflight(ctx, f, kopts, rc, client, tables)
 	if err != nil {
 		return nil, err
 	}
-	tables = withoutTables(tables, skipped)
 	for _, t := range skipped {
 		metrics.Skipped(t)
 	}
 	if len(skipped) > 0 {
 		log.Warn("COUPA_TABLES=all: skipping the tables whose scope the OAuth client lacks; grant a scope and restart to sync its tables",
-			"skipped", skippedText(skipped), "syncing", len(tables))
+			"skipped", skippedText(skipped), "syncing", len(tables)-len(skipped))
 	}
+	return &app{log: log, client: client, kafka: kopts, registry: rc, metrics: metrics, skipped: skipped}, nil
+}
+
+// start builds the producer: it checks topics, fences older producers of
+// the tables and restores their cursors.
+func (a *app) start(ctx context.Context, f *Flags, w wiring) error {
+	tables, _ := f.tables()
+	tables = withoutTables(tables, a.skipped)
+	redaction, _ := f.redaction() // validated by prepare
+	clientID := w.clientID
+	if clientID == "" {
+		clientID = "coupa-kafka"
+	}
+	client, metrics := a.client, a.metrics
 	prod, err := producer.New(ctx, producer.Config{
-		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(rc), StaticSchemas: f.StaticSchemas,
-		Kafka: kopts, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic, LineTopics: f.LineTopics,
+		Coupa: client, Instance: client.Instance(), Registry: schemas.NewRegistry(a.registry), StaticSchemas: f.StaticSchemas,
+		Kafka: a.kafka, Tables: tables, TopicPrefix: f.TopicPrefix, OffsetsTopic: f.OffsetsTopic, LineTopics: f.LineTopics,
 		Topics:   producer.TopicSettings{Partitions: f.Partitions, ReplicationFactor: f.ReplicationFactor},
-		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: log, Metrics: metrics,
+		Lookback: f.Lookback, Parallelism: f.Parallelism, BatchRecords: w.batch, Logger: a.log, Metrics: metrics,
 		Redaction:   redaction,
 		DeleteSweep: producer.DeleteSweep{Interval: f.DeleteSweep, Coupa: client.Idle()},
 		ProducerOpts: func(table string) []kgo.Opt {
 			// franz-go client metrics per table producer, told apart by
 			// client_id; they unregister when a client closes.
-			m := kprom.NewMetrics("coupa_kafka_client", kprom.Registerer(metrics.Registry), kprom.Gatherer(metrics.Registry), kprom.WithClientLabel())
-			return []kgo.Opt{kgo.ClientID("coupa-kafka-" + table), kgo.WithHooks(m)}
+			m := kprom.NewMetrics("coupa_kafka_client", kprom.Registerer(metrics.Registerer), kprom.Gatherer(metrics.Registry), kprom.WithClientLabel())
+			return []kgo.Opt{kgo.ClientID(clientID + "-" + table), kgo.WithHooks(m)}
 		},
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &app{log: log, client: client, kafka: kopts, registry: rc, metrics: metrics, prod: prod, skipped: skipped}, nil
+	a.prod = prod
+	return nil
 }
 
 // withoutTables returns tables less those in drop.
