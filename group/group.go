@@ -80,10 +80,10 @@ type Status struct {
 
 // Member is one process in the group.
 type Member struct {
-	cfg    Config
-	client *kgo.Client
+	cfg Config
 
 	mu      sync.Mutex
+	client  *kgo.Client
 	running map[string]*unitRun
 	joined  bool
 	leaving bool
@@ -125,7 +125,9 @@ func Join(ctx context.Context, cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group %s: %w", cfg.Group, err)
 	}
-	m.client = cl
+	m.mu.Lock()
+	m.client = cl // the group may have assigned units already: see statusLocked
+	m.mu.Unlock()
 	go m.poll()
 	return m, nil
 }
@@ -163,7 +165,10 @@ func (m *Member) Status() Status {
 }
 
 func (m *Member) statusLocked() Status {
-	id, _ := m.client.GroupMetadata()
+	var id string
+	if m.client != nil { // nil while Join still builds it
+		id, _ = m.client.GroupMetadata()
+	}
 	return Status{Group: m.cfg.Group, MemberID: id, Joined: m.joined, Owned: slices.Sorted(maps.Keys(m.running))}
 }
 
