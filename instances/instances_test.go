@@ -116,3 +116,28 @@ func TestLoadNamesTheFile(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// The README's example file is a valid file.
+func TestREADMEExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\ninstances:")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no ```yaml block starting with instances:")
+	}
+	secret := filepath.Join(t.TempDir(), "sandbox")
+	if err := os.WriteFile(secret, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.ReplaceAll("instances:"+block, "/run/secrets/sandbox-client-secret", secret)
+	got, err := instances.Parse([]byte(doc), env(map[string]string{"COUPA_PROD_CLIENT_SECRET": "y"}), defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].TopicPrefix != "coupa.prod." || got[1].TopicPrefix != "coupa.sandbox." {
+		t.Fatalf("%v", got)
+	}
+}
