@@ -112,11 +112,19 @@ func want(t *testing.T, what string, got, exp any) {
 	}
 }
 
+// TestHelmLint lints the chart with each ci/*-values.yaml (one instance,
+// several instances), as validate.sh does.
 func TestHelmLint(t *testing.T) {
 	helm := helmBinary(t)
-	out, err := exec.Command(helm, "lint", "--strict", chartDir, "-f", chartDir+"/ci/test-values.yaml").CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm lint: %v\n%s", err, out)
+	files, err := filepath.Glob(chartDir + "/ci/*-values.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("want ci/test-values.yaml and ci/instances-values.yaml, got %v (%v)", files, err)
+	}
+	for _, f := range files {
+		out, err := exec.Command(helm, "lint", "--strict", chartDir, "-f", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("helm lint -f %s: %v\n%s", f, err, out)
+		}
 	}
 }
 
@@ -142,10 +150,14 @@ func TestHelmChartRendersEssentials(t *testing.T) {
 		}
 	}
 	docs := byKind(t, rendered)
-	for _, k := range []string{"Deployment", "Secret", "Service", "ServiceAccount", "ServiceMonitor"} {
+	for _, k := range []string{"Deployment", "Secret", "Service", "ServiceAccount", "ServiceMonitor", "PodDisruptionBudget"} {
 		if docs[k] == nil {
 			t.Fatalf("no %s rendered; got %v", k, keys(docs))
 		}
+	}
+	// One instance from coupa.*: no instances file.
+	if docs["ConfigMap"] != nil {
+		t.Error("a ConfigMap (the COUPA_CONFIG file) is rendered without instances")
 	}
 
 	// Secret: every sensitive value is there, base64 encoded.
@@ -165,8 +177,12 @@ func TestHelmChartRendersEssentials(t *testing.T) {
 	}
 
 	dep := docs["Deployment"]
-	want(t, "replicas", dig(dep, "spec", "replicas"), 1)
-	want(t, "strategy", dig(dep, "spec", "strategy", "type"), "Recreate")
+	// Replicas join one consumer group (one owner per instance), so two
+	// replicas and a rolling update are the defaults.
+	want(t, "replicas", dig(dep, "spec", "replicas"), 2)
+	want(t, "strategy", dig(dep, "spec", "strategy", "type"), "RollingUpdate")
+	want(t, "maxSurge", dig(dep, "spec", "strategy", "rollingUpdate", "maxSurge"), 1)
+	want(t, "maxUnavailable", dig(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable"), 0)
 	pod := dig(dep, "spec", "template", "spec")
 	containers, _ := dig(pod, "containers").([]any)
 	if len(containers) != 1 {
@@ -223,9 +239,21 @@ func TestHelmChartRendersEssentials(t *testing.T) {
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
 		"KAFKA_SASL_USERNAME":  "coupa-kafka",
 		"COUPA_HTTP_ADDR":      ":8080",
+		// The group: the binary's default id, a 10 s session timeout.
+		"COUPA_GROUP_SESSION_TIMEOUT": "10s",
 	} {
 		want(t, "env "+name, dig(env[name], "value"), v)
 	}
+	// Exactly the variables of the one-instance mode: COUPA_GROUP only when
+	// group.id is set, no COUPA_CONFIG (it excludes COUPA_INSTANCE_URL).
+	want(t, "env names", keys(env), []string{
+		"COUPA_CLIENT_ID", "COUPA_CLIENT_SECRET", "COUPA_GROUP_SESSION_TIMEOUT", "COUPA_HTTP_ADDR", "COUPA_INSTANCE_URL",
+		"COUPA_LOG_FORMAT", "COUPA_LOG_LEVEL", "COUPA_LOOKBACK", "COUPA_OFFSETS_TOPIC", "COUPA_POLL_BUDGET", "COUPA_POLL_INTERVAL",
+		"COUPA_POLL_MIN", "COUPA_RATE_LIMIT", "COUPA_TOPIC_PREFIX",
+		"KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_PASSWORD", "KAFKA_SASL_USERNAME", "KAFKA_TLS", "KAFKA_TLS_CA_FILE",
+		"KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION_FACTOR",
+		"SCHEMA_REGISTRY_PASSWORD", "SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_USERNAME",
+	})
 	// Every env var is a plain value or a secretKeyRef; no secret-looking
 	// name carries a plain value.
 	for name, e := range env {
@@ -472,7 +500,9 @@ func TestComposeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s config: %v\n%s", strings.Join(cc, " "), err, out)
 	}
-	for _, s := range []string{"apache/kafka:4.1.1", "POSTGRES_PASSWORD: change-me-local-only", "COUPA_CLIENT_SECRET: replace-me"} {
+	// replicas: 2 is ${COUPA_KAFKA_REPLICAS:-2} resolved (two coupa-kafka
+	// replicas in one group), and their host port range with it.
+	for _, s := range []string{"apache/kafka:4.1.1", "POSTGRES_PASSWORD: change-me-local-only", "COUPA_CLIENT_SECRET: replace-me", "replicas: 2", "8090-8099"} {
 		if !strings.Contains(string(out), s) {
 			t.Errorf("compose config output lacks %q:\n%s", s, out)
 		}

@@ -2,7 +2,8 @@
 # Validates everything in deploy/ and exits non-zero on any failure:
 #   - compose config on docker-compose.yaml (no Docker engine needed), and a
 #     broken copy of it that must be refused
-#   - helm lint --strict and helm template of the chart
+#   - helm lint --strict and helm template of the chart, with each
+#     helm/coupa-kafka/ci/*-values.yaml
 #   - the Go tests in deploy/ (rendered-chart assertions, compose checks,
 #     connector configs vs schemas/avsc), none of them allowed to skip
 #   - JSON validity of every connector config, shell syntax of the scripts
@@ -108,12 +109,16 @@ export HELM=$helm
 cd "$root"
 chart=deploy/helm/coupa-kafka
 
-step "helm lint"
-"$helm" lint --strict "$chart" -f "$chart/ci/test-values.yaml"
+# Every values file in ci/ (as chart-testing does): one instance
+# (test-values.yaml) and several (instances-values.yaml).
+for values in "$chart"/ci/*-values.yaml; do
+  step "helm lint (${values##*/})"
+  "$helm" lint --strict "$chart" -f "$values"
 
-step "helm template"
-"$helm" template coupa-kafka "$chart" -f "$chart/ci/test-values.yaml" >/dev/null
-echo "rendered"
+  step "helm template (${values##*/})"
+  "$helm" template coupa-kafka "$chart" -f "$values" >/dev/null
+  echo "rendered"
+done
 
 step "${compose[*]##*/} config"
 tmp=$(mktemp -d)
