@@ -171,6 +171,19 @@ func TestUnitsSpreadStickToTheirOwnersAndMoveOnLeave(t *testing.T) {
 			t.Errorf("%s moved from %s to %s although its owner stayed", u, after[u], m)
 		}
 	}
+	d, err := group.Describe(context.Background(), []kgo.Opt{kgo.SeedBrokers(g.cluster.ListenAddrs()...)}, g.name, "coupa-offsets.instance.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := map[string]bool{}
+	for _, dm := range d.Members {
+		for _, u := range dm.Owns {
+			described[u] = true
+		}
+	}
+	if len(d.Members) != len(members) || len(described) != len(g.units) {
+		t.Errorf("Describe: %+v, want %d members owning the %d units", d, len(members), len(g.units))
+	}
 	if waited := time.Since(start); waited >= session {
 		t.Logf("note: the leave took %v to move its units (a leave should not wait for the session timeout)", waited)
 	}

@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/coupa-kafka/coupa-kafka/coupa"
+	"github.com/coupa-kafka/coupa-kafka/group"
 	"github.com/coupa-kafka/coupa-kafka/offsets"
 )
 
@@ -24,6 +26,7 @@ type CursorsCmd struct {
 type CursorsListCmd struct {
 	KafkaFlags `embed:""`
 	LogFlags   `embed:""`
+	Group      string `name:"group" env:"COUPA_GROUP" help:"Consumer group of the run processes, whose members are listed with the instances each syncs. Default: coupa-kafka.<offsets topic>."`
 
 	out io.Writer // stdout unless a test sets it
 }
@@ -51,7 +54,34 @@ func (c *CursorsListCmd) Run(ctx context.Context) error {
 		return err
 	}
 	printCursors(out, cursors, time.Now())
+	run := RunCmd{Group: c.Group}
+	run.OffsetsTopic = c.OffsetsTopic
+	d, err := group.Describe(ctx, opts, run.groupID(), c.OffsetsTopic+".instance.")
+	printOwners(out, d, err)
 	return nil
+}
+
+// printOwners says which run process syncs which instance.
+func printOwners(w io.Writer, d group.Described, err error) {
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "\nwho syncs what: unknown (%v)\n", err)
+		return
+	case len(d.Members) == 0:
+		fmt.Fprintf(w, "\nno run process is in the group %s\n", d.Group)
+		return
+	}
+	fmt.Fprintf(w, "\ngroup %s (%s), %d members:\n", d.Group, d.State, len(d.Members))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tHOST\tSYNCS")
+	for _, m := range d.Members {
+		owns := strings.Join(m.Owns, ", ")
+		if owns == "" {
+			owns = "nothing (standby)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.MemberID, m.Host, owns)
+	}
+	tw.Flush()
 }
 
 func printCursors(w io.Writer, cursors map[offsets.Key]offsets.Cursor, now time.Time) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -140,6 +141,17 @@ func TestRunSpreadsInstancesOverMembersAndTakesOverOnLeave(t *testing.T) {
 		_, metrics := httpGet(m.addr, "/metrics")
 		if strings.Contains(metrics, coupatest.DefaultClientSecret) || strings.Contains(body, coupatest.DefaultClientSecret) {
 			t.Error("a secret shows in /metrics or /readyz")
+		}
+	}
+
+	var out bytes.Buffer
+	list := CursorsListCmd{KafkaFlags: flags.KafkaFlags, LogFlags: flags.LogFlags, out: &out}
+	if err := list.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"127.0.0.1  users", "127.0.0.2  suppliers", "group coupa-kafka.coupa-offsets (Stable), 2 members:", "  east\n", "  west\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cursors list lacks %q:\n%s", want, out.String())
 		}
 	}
 
