@@ -155,6 +155,24 @@ func TestRunSpreadsInstancesOverMembersAndTakesOverOnLeave(t *testing.T) {
 		}
 	}
 
+	// status joins west's owner's live figures to west's cursors (by the
+	// host instance_info names), and leaves east's rows to its cursors.
+	out.Reset()
+	status := StatusCmd{KafkaFlags: flags.KafkaFlags, LogFlags: flags.LogFlags, RunURL: "http://" + owner["west"].addr, out: &out}
+	if err := status.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(rows) != 6 { // header, 4 tables, where the figures came from
+		t.Errorf("status shows %d lines, want 6:\n%s", len(rows), out.String())
+	}
+	for _, r := range rows {
+		live := strings.Contains(r, "syncing")
+		if strings.HasPrefix(r, "127.0.0.2") != live {
+			t.Errorf("status row %q: live figures belong to west's rows only", r)
+		}
+	}
+
 	east, west := owner["east"], owner["west"]
 	east.stop()
 	if err := <-east.done; err != nil {

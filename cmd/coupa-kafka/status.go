@@ -96,15 +96,24 @@ func (c *StatusCmd) addLive(ctx context.Context, tables map[offsets.Key]*tableSt
 	if err != nil {
 		return fmt.Sprintf("the metrics at %s did not parse (%v): cursors only", c.RunURL, err)
 	}
-	// A run serves one instance; its tables are those of the metrics.
-	get := func(table string) *tableStatus {
+	// A run serves one instance, or (COUPA_CONFIG) several, its metrics
+	// labelled coupa_instance, a name that coupa_kafka_instance_info maps
+	// to the host the cursors are keyed by.
+	hosts := map[string]string{}
+	forInstance := func(labels map[string]string) string {
+		if h, ok := hosts[labels["coupa_instance"]]; ok {
+			return h
+		}
+		return instance
+	}
+	get := func(table, host string) *tableStatus {
 		for k, st := range tables {
-			if k.Table == table && (instance == "" || k.Instance == instance) {
+			if k.Table == table && (host == "" || k.Instance == host) {
 				return st
 			}
 		}
 		st := &tableStatus{}
-		tables[offsets.Key{Instance: orDash(instance), Table: table}] = st
+		tables[offsets.Key{Instance: orDash(host), Table: table}] = st
 		return st
 	}
 	each := func(name string, fn func(table string, labels map[string]string, v float64)) {
@@ -121,26 +130,50 @@ func (c *StatusCmd) addLive(ctx context.Context, tables map[offsets.Key]*tableSt
 			fn(labels["table"], labels, v)
 		}
 	}
-	each("coupa_kafka_cursor_lag_seconds", func(t string, _ map[string]string, v float64) {
-		st := get(t)
-		st.hasLive, st.lag = true, time.Duration(v*float64(time.Second))
+	each("coupa_kafka_instance_info", func(_ string, l map[string]string, _ float64) {
+		if instance == "" || l["host"] == instance {
+			hosts[l["coupa_instance"]] = l["host"]
+		}
 	})
-	each("coupa_kafka_last_successful_sync_timestamp_seconds", func(t string, _ map[string]string, v float64) {
-		get(t).lastPass = time.Unix(int64(v), 0)
+	mine := func(l map[string]string) bool { // with --instance-url, only that instance
+		_, named := l["coupa_instance"]
+		return !named || hosts[l["coupa_instance"]] != ""
+	}
+	each("coupa_kafka_cursor_lag_seconds", func(t string, l map[string]string, v float64) {
+		if mine(l) {
+			st := get(t, forInstance(l))
+			st.hasLive, st.lag = true, time.Duration(v*float64(time.Second))
+		}
 	})
-	each("coupa_kafka_table_stopped", func(t string, _ map[string]string, v float64) {
-		st := get(t)
-		st.hasLive, st.stopped = true, v == 1
+	each("coupa_kafka_last_successful_sync_timestamp_seconds", func(t string, l map[string]string, v float64) {
+		if mine(l) {
+			get(t, forInstance(l)).lastPass = time.Unix(int64(v), 0)
+		}
+	})
+	each("coupa_kafka_table_stopped", func(t string, l map[string]string, v float64) {
+		if mine(l) {
+			st := get(t, forInstance(l))
+			st.hasLive, st.stopped = true, v == 1
+		}
 	})
 	each("coupa_kafka_passes_total", func(t string, l map[string]string, v float64) {
-		if l["result"] == "failed" {
-			get(t).failed = v
+		if mine(l) && l["result"] == "failed" {
+			get(t, forInstance(l)).failed = v
 		}
 	})
 	if body, err := httpText(ctx, c.RunURL+"/readyz"); err == nil {
 		for _, line := range strings.Split(body, "\n") {
+			// "table: why", or with several instances "name: table: why".
+			host := instance
+			if name, rest, ok := strings.Cut(line, ": "); ok && len(hosts) > 0 {
+				h, known := hosts[name]
+				if !known {
+					continue
+				}
+				host, line = h, rest
+			}
 			if table, problem, ok := strings.Cut(line, ": "); ok && !strings.Contains(table, " ") {
-				get(table).problem = problem
+				get(table, host).problem = problem
 			}
 		}
 	}

@@ -58,9 +58,19 @@ func newSupervisor(f *Flags, log *slog.Logger, poll producer.Poll, list []instan
 	s.owned = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "coupa_kafka", Name: "instance_owned",
 		Help: "1 for each Coupa instance this process syncs (the group gave it to this member); 0 for the configured instances other members sync."},
 		[]string{"coupa_instance"})
+	// instance_info maps an instance's name (the metrics' label under
+	// COUPA_CONFIG) to its host (the cursors' key): `coupa-kafka status`
+	// joins them by it.
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "coupa_kafka", Name: "instance_info",
+		Help: "1 for each configured Coupa instance: its name (coupa_instance, as on the other metrics) and host (as in cursor keys and the coupa.instance header)."},
+		[]string{"coupa_instance", "host"})
 	registry.MustRegister(s.owned)
-	for name := range s.byName {
+	if s.several { // with one instance, the metrics carry no coupa_instance
+		registry.MustRegister(info)
+	}
+	for name, in := range s.byName {
 		s.owned.WithLabelValues(name).Set(0)
+		info.WithLabelValues(name, in.Host()).Set(1)
 	}
 	return s
 }
