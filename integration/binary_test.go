@@ -310,15 +310,7 @@ func TestBinaryKilledDuringSyncUnderMutations(t *testing.T) {
 		t.Fatal("no run published a document with lines: the kills came too early to test anything")
 	}
 	time.Sleep(1100 * time.Millisecond) // let the last second of changes close
-	final := startBinary(t, bin, env, "sync")
-	select {
-	case <-final.exited:
-	case <-ctx.Done():
-		t.Fatalf("final sync did not end: %v\n%s", ctx.Err(), tail(final.out.String(), 30))
-	}
-	if final.err != nil {
-		t.Fatalf("final sync: %v\n%s", final.err, tail(final.out.String(), 30))
-	}
+	final := finalSync(ctx, t, bin, env)
 	if !strings.Contains(final.out.String(), "sync finished") {
 		t.Errorf("final sync logged no 'sync finished':\n%s", tail(final.out.String(), 30))
 	}

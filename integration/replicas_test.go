@@ -346,8 +346,9 @@ func stopReplicas(ctx context.Context, t *testing.T, reps []*replica) {
 	}
 }
 
-// finalSync runs `coupa-kafka sync` with env to its end.
-func finalSync(ctx context.Context, t *testing.T, bin string, env []string) {
+// finalSync runs `coupa-kafka sync` with env to its end, which must be a
+// success.
+func finalSync(ctx context.Context, t *testing.T, bin string, env []string) *proc {
 	t.Helper()
 	final := startBinary(t, bin, env, "sync")
 	select {
@@ -358,6 +359,7 @@ func finalSync(ctx context.Context, t *testing.T, bin string, env []string) {
 	if final.err != nil {
 		t.Fatalf("final sync: %v\n%s", final.err, tail(final.out.String(), 40))
 	}
+	return final
 }
 
 // logReplicas logs every replica's whole output when INTEGRATION_LOG is

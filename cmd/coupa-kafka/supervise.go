@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -76,14 +77,7 @@ func newSupervisor(f *Flags, log *slog.Logger, poll producer.Poll, list []instan
 }
 
 // names are the configured instances, the group's units.
-func (s *supervisor) names() []string {
-	out := make([]string, 0, len(s.byName))
-	for n := range s.byName {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (s *supervisor) names() []string { return slices.Sorted(maps.Keys(s.byName)) }
 
 // changed follows the member's ownership (the gauge; /readyz).
 func (s *supervisor) changed(st group.Status) {
