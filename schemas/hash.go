@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"github.com/cespare/xxhash/v2"
@@ -14,6 +15,14 @@ import (
 // is how a version published already is told from new content across an
 // evolution and a restart. (A learned integer widened to double is the
 // exception: its values hash anew once.)
+//
+// Extra maps hash as the set of their entries that are not null: a key the
+// schema lacks waits in extra, null included (a null teaches no type), so
+// the same JSON converted before a later version learned that key from
+// another record has {"key": "null"} in extra where the later version has
+// a learned field that is null; and a value that does not fit a learned
+// field joins extra after the keys the schema lacks, where an older
+// version kept it in the JSON's order.
 func (t *Table) ContentHash(avroBinary []byte) (uint64, error) {
 	h := hasher{b: avroBinary, d: xxhash.New()}
 	if err := h.record(t.root); err != nil {
@@ -78,7 +87,7 @@ func (h *hasher) record(rp *recordPlan) error {
 		f := &rp.fields[fi]
 		start := h.i
 		if fi == rp.extra {
-			if err := h.union(func() error { return h.mapOfStrings() }); err != nil {
+			if err := h.extra(start); err != nil {
 				return err
 			}
 			continue
@@ -136,6 +145,63 @@ func (h *hasher) value(vp *valuePlan) error {
 		return h.blocks(func() error { return h.value(vp.items) })
 	}
 	return errors.New("schemas: internal: no walker for a kind")
+}
+
+// extra walks an extra map (["null", map of strings]) that starts at
+// start and hashes it as the set of its entries that are not JSON null
+// (see ContentHash): how many, and the sum of the entries' own hashes.
+func (h *hasher) extra(start int) error {
+	var n, sum uint64
+	err := h.union(func() error {
+		return h.blocks(func() error {
+			key, err := h.str()
+			if err != nil {
+				return err
+			}
+			val, err := h.str()
+			if err != nil || string(val) == "null" {
+				return err
+			}
+			n++
+			sum += entryHash(key, val)
+			return nil
+		})
+	})
+	if err != nil || h.quiet > 0 {
+		return err
+	}
+	h.skip(start)
+	var b [binary.MaxVarintLen64 + 8]byte
+	out := binary.AppendUvarint(b[:0], n)
+	if n > 0 {
+		out = binary.LittleEndian.AppendUint64(out, sum)
+	}
+	_, _ = h.d.Write(out)
+	return nil
+}
+
+// str reads an Avro string (or bytes) and returns its content.
+func (h *hasher) str() ([]byte, error) {
+	n, err := h.long()
+	if err != nil {
+		return nil, err
+	}
+	from := h.i
+	if err := h.advance(n); err != nil {
+		return nil, err
+	}
+	return h.b[from:h.i], nil
+}
+
+// entryHash hashes one map entry, the key's length first.
+func entryHash(key, val []byte) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	var b [binary.MaxVarintLen64]byte
+	_, _ = d.Write(binary.AppendUvarint(b[:0], uint64(len(key))))
+	_, _ = d.Write(key)
+	_, _ = d.Write(val)
+	return d.Sum64()
 }
 
 func (h *hasher) mapOfStrings() error {
