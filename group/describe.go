@@ -48,7 +48,7 @@ func Describe(ctx context.Context, opts []kgo.Opt, group, topicPrefix string) (D
 		dm := DescribedMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
 		if c, ok := m.Assigned.AsConsumer(); ok {
 			for _, t := range c.Topics {
-				if u, ok := strings.CutPrefix(t.Topic, topicPrefix); ok && len(t.Partitions) > 0 {
+				if u, ok := strings.CutPrefix(t.Topic, topicPrefix); ok && slices.Contains(t.Partitions, 0) {
 					dm.Owns = append(dm.Owns, u)
 				}
 			}

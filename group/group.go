@@ -175,7 +175,9 @@ func (m *Member) statusLocked() Status {
 func (m *Member) units(assignment map[string][]int32) []string {
 	var out []string
 	for topic, parts := range assignment {
-		if u, ok := strings.CutPrefix(topic, m.cfg.TopicPrefix); ok && len(parts) > 0 && slices.Contains(m.cfg.Units, u) {
+		// Partition 0 only: should partitions be added to a unit's topic
+		// later, its other partitions give nothing to their owners.
+		if u, ok := strings.CutPrefix(topic, m.cfg.TopicPrefix); ok && slices.Contains(parts, 0) && slices.Contains(m.cfg.Units, u) {
 			out = append(out, u)
 		}
 	}
@@ -303,7 +305,9 @@ func ensureUnitTopics(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("group: describing the instances' topics: %w", err)
 	}
 	for _, d := range details.Sorted() {
-		if d.Err == nil && len(d.Partitions) != 1 {
+		if d.Err != nil {
+			errs = append(errs, fmt.Errorf("group: describing the topic %s: %w", d.Topic, d.Err))
+		} else if len(d.Partitions) != 1 {
 			errs = append(errs, fmt.Errorf("group: the topic %s has %d partitions: it stands for one instance in the group and must have exactly 1 (delete it; it holds nothing)", d.Topic, len(d.Partitions)))
 		}
 	}

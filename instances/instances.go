@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -60,6 +61,9 @@ func (i Instance) String() string { return fmt.Sprintf("%s (%s)", i.Name, i.URL)
 
 // GoString keeps the secret out of %#v too.
 func (i Instance) GoString() string { return "instances.Instance{" + i.String() + "}" }
+
+// LogValue keeps it out of structured logs (slog).
+func (i Instance) LogValue() slog.Value { return slog.StringValue(i.String()) }
 
 // Defaults are the deployment-wide settings an instance inherits.
 type Defaults struct {
@@ -114,7 +118,7 @@ func Parse(b []byte, lookupEnv func(string) (string, bool), d Defaults) ([]Insta
 	}
 	var errs []error
 	out := make([]Instance, 0, len(f.Instances))
-	names, hosts := map[string]bool{}, map[string]string{}
+	names, hosts, prefixes := map[string]bool{}, map[string]string{}, map[string]string{}
 	for n, fi := range f.Instances {
 		in, ierrs := fi.resolve(lookupEnv, d, len(f.Instances) > 1)
 		label := fmt.Sprintf("instance %d", n+1)
@@ -125,12 +129,16 @@ func Parse(b []byte, lookupEnv func(string) (string, bool), d Defaults) ([]Insta
 			ierrs = append(ierrs, errors.New("name is used twice"))
 		}
 		names[in.Name] = true
-		if h := in.Host(); h != "" {
+		if h := strings.ToLower(in.Host()); h != "" {
 			if other, dup := hosts[h]; dup {
 				ierrs = append(ierrs, fmt.Errorf("host %s is also instance %q's: cursors and transactional ids are keyed by host, so one instance is listed once", h, other))
 			}
 			hosts[h] = in.Name
 		}
+		if other, dup := prefixes[in.TopicPrefix]; dup {
+			ierrs = append(ierrs, fmt.Errorf("topic_prefix %q is also instance %q's: records are keyed by Coupa id alone, so two instances in one compacted topic would overwrite (and delete) each other's records", in.TopicPrefix, other))
+		}
+		prefixes[in.TopicPrefix] = in.Name
 		for _, e := range ierrs {
 			errs = append(errs, fmt.Errorf("%s: %w", label, e))
 		}
@@ -142,7 +150,10 @@ func Parse(b []byte, lookupEnv func(string) (string, bool), d Defaults) ([]Insta
 	return out, nil
 }
 
-var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var (
+	validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	envName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // resolve checks one entry and fills in its defaults and secret.
 func (fi fileInstance) resolve(lookupEnv func(string) (string, bool), d Defaults, several bool) (Instance, []error) {
@@ -179,7 +190,7 @@ func (fi fileInstance) resolve(lookupEnv func(string) (string, bool), d Defaults
 	if fi.RateLimit != nil {
 		in.RateLimit = *fi.RateLimit
 	}
-	if in.RateLimit <= 0 || in.RateLimit > 25 {
+	if !(in.RateLimit > 0 && in.RateLimit <= 25) { // NaN too
 		errs = append(errs, fmt.Errorf("rate_limit %g is outside (0, 25]: Coupa allows 25 requests per second per instance", in.RateLimit))
 	}
 	return in, errs
@@ -204,6 +215,9 @@ func reference(key, inline, env, path string, lookupEnv func(string) (string, bo
 		return "", fmt.Errorf("%s is given more than one way: keep one", key)
 	case inline != "":
 		return inline, nil
+	case env != "" && !envName.MatchString(env):
+		// Not quoted: a secret pasted here by mistake must not be echoed.
+		return "", fmt.Errorf("%s_env must be the name of an environment variable (letters, digits and _)", key)
 	case env != "":
 		v, ok := lookupEnv(env)
 		if !ok || strings.TrimSpace(v) == "" {

@@ -1,7 +1,9 @@
 package instances_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,7 +54,9 @@ instances:
 	if got[1].Host() != "acme-test.coupahost.com" {
 		t.Fatalf("host %q", got[1].Host())
 	}
-	for _, s := range []string{fmt.Sprint(got), fmt.Sprintf("%v %+v %#v", got[0], got[0], got[0])} {
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("x", "instance", got[0])
+	for _, s := range []string{fmt.Sprint(got), fmt.Sprintf("%v %+v %#v", got[0], got[0], got[0]), logged.String()} {
 		if strings.Contains(s, "s3cret") {
 			t.Fatalf("an Instance prints its secret: %s", s)
 		}
@@ -89,8 +93,16 @@ func TestParseRefusesWithEveryProblem(t *testing.T) {
 			`instance "b": client_secret is given more than one way`}},
 		{"duplicates", `instances:
 - {name: a, url: acme.coupahost.com, client_id: c, client_secret_env: S}
-- {name: a, url: "https://acme.coupahost.com/", client_id: c, client_secret_env: S}
+- {name: a, url: "https://ACME.coupahost.com/", client_id: c, client_secret_env: S}
 `, []string{"name is used twice", `host acme.coupahost.com is also instance "a"'s`}},
+		{"shared topics", `instances:
+- {name: a, url: a.coupahost.com, client_id: c, client_secret_env: S, topic_prefix: coupa.}
+- {name: b, url: b.coupahost.com, client_id: c, client_secret_env: S, topic_prefix: coupa.}
+`, []string{`instance "b": topic_prefix "coupa." is also instance "a"'s`}},
+		{"a secret where a variable's name goes", "instances:\n- {name: a, url: a.coupahost.com, client_id: c, client_secret_env: hunter2!x}\n",
+			[]string{"client_secret_env must be the name of an environment variable"}},
+		{"rate not a number", "instances:\n- {name: a, url: a.coupahost.com, client_id: c, client_secret_env: S, rate_limit: .nan}\n",
+			[]string{"rate_limit NaN is outside"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

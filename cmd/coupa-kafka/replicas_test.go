@@ -74,11 +74,13 @@ type member struct {
 	done chan error
 }
 
-func startMember(t *testing.T, flags Flags) *member {
+// startMember starts `run` with the group session timeout session (kfake's
+// default minimum is 6s; severalWorld allows less).
+func startMember(t *testing.T, flags Flags, session time.Duration) *member {
 	t.Helper()
 	m := &member{addr: freeAddr(t), done: make(chan error, 1)}
 	cmd := RunCmd{Flags: flags, PollInterval: 200 * time.Millisecond, PollMin: 50 * time.Millisecond, PollBudget: -1,
-		SessionTimeout: time.Second, HTTPAddr: m.addr}
+		SessionTimeout: session, HTTPAddr: m.addr}
 	ctx, stop := context.WithCancel(context.Background())
 	m.stop = stop
 	go func() { m.done <- cmd.Run(ctx) }()
@@ -119,7 +121,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and syncs what changed meanwhile. No secret shows anywhere.
 func TestRunSpreadsInstancesOverMembersAndTakesOverOnLeave(t *testing.T) {
 	flags, sims := severalWorld(t)
-	a, b := startMember(t, flags), startMember(t, flags)
+	a, b := startMember(t, flags, time.Second), startMember(t, flags, time.Second)
 	waitFor(t, "each member to own one instance", func() bool { return len(a.owns()) == 1 && len(b.owns()) == 1 })
 	published := func(m *member, instance, table string, n int) bool {
 		_, body := httpGet(m.addr, "/metrics")
@@ -149,7 +151,7 @@ func TestRunSpreadsInstancesOverMembersAndTakesOverOnLeave(t *testing.T) {
 	if err := list.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"127.0.0.1  users", "127.0.0.2  suppliers", "group coupa-kafka.coupa-offsets (Stable), 2 members:", "  east\n", "  west\n"} {
+	for _, want := range []string{"127.0.0.1  users", "127.0.0.2  suppliers", "group coupa-kafka.coupa-offsets (Stable), 2 members:", "  127.0.0.1\n", "  127.0.0.2\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("cursors list lacks %q:\n%s", want, out.String())
 		}
@@ -204,5 +206,35 @@ func keys(t *testing.T, flags Flags, topic string) int {
 			return len(seen)
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Key)] = true })
+	}
+}
+
+// A run whose tables another process fenced (it took the transactional
+// ids over: the group's new owner when this process is a zombie, or a
+// stray sync) stops syncing the instance and says so, and does not fence
+// the other process back, however short its retry pause.
+func TestRunDoesNotFenceBackWhoFencedIt(t *testing.T) {
+	sim, flags := localWorld(t, map[string]int{"users": 10, "suppliers": 10})
+	retry := instanceRetryMin
+	instanceRetryMin = 20 * time.Millisecond
+	t.Cleanup(func() { instanceRetryMin = retry })
+	m := startMember(t, flags, 0)
+	waitFor(t, "the first pass", func() bool { return keys(t, flags, "coupa.users") == 10 })
+
+	ctx := context.Background()
+	other, err := open(ctx, &flags, wiring{}) // fences the run's producers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.prod.Close()
+	sim.Insert("users", 1)
+	sim.Insert("suppliers", 1) // the run finds the fence when it commits
+	waitFor(t, "/readyz to say the run was fenced", func() bool {
+		code, body := httpGet(m.addr, "/readyz")
+		return code == 503 && strings.Contains(body, "fenced")
+	})
+	time.Sleep(50 * instanceRetryMin)
+	if _, err := other.prod.Sync(ctx); err != nil {
+		t.Fatalf("the run fenced back the process that fenced it: %v", err)
 	}
 }

@@ -109,15 +109,15 @@ func (c *RunCmd) Run(ctx context.Context) error {
 		return err
 	}
 	metricsHandler.set(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.changed(group.Status{Group: c.groupID()}) // joining; OnChange tells the rest
 	member, err := group.Join(ctx, group.Config{
-		Kafka: kafka, Group: c.groupID(), TopicPrefix: c.OffsetsTopic + ".instance.", Units: s.names(),
+		Kafka: kafka, Group: c.groupID(), TopicPrefix: c.OffsetsTopic + ".instance.", Units: s.units(),
 		SessionTimeout: c.SessionTimeout, ReplicationFactor: c.ReplicationFactor,
 		Work: s.work, OnChange: s.changed, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	s.changed(member.Status())
 	sup.Store(s)
 	log.Info("running", "group", c.groupID(), "instances", s.names(), "poll_min", c.PollMin.String(), "poll_interval", c.PollInterval.String(),
 		"poll_budget", c.PollBudget, "session_timeout", c.SessionTimeout.String(), "http", ln.Addr().String())

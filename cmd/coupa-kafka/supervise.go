@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,8 +20,8 @@ import (
 
 // Backoff of an owned instance that cannot sync (its startup checks fail,
 // or every table stopped): it is retried in place, its owner keeps it, and
-// /readyz says why.
-const (
+// /readyz says why. (Variables for the tests.)
+var (
 	instanceRetryMin = 5 * time.Second
 	instanceRetryMax = 5 * time.Minute
 )
@@ -33,6 +34,12 @@ type supervisor struct {
 	log    *slog.Logger
 	poll   producer.Poll
 	byName map[string]instances.Instance
+	// nameOf names the instance of each of the group's units. A unit is
+	// an instance's host, as its transactional ids are: renaming an
+	// instance, or moving it from the single-instance variables to
+	// COUPA_CONFIG, leaves it the same unit, so two members never hold
+	// one instance under two names and fence each other.
+	nameOf map[string]string
 	// several: COUPA_CONFIG lists the instances; each gets metrics of its
 	// own, labelled coupa_instance, registered while it is owned. With the
 	// single-instance variables the process's metrics are the instance's,
@@ -51,10 +58,11 @@ type supervisor struct {
 }
 
 func newSupervisor(f *Flags, log *slog.Logger, poll producer.Poll, list []instances.Instance, registry *prometheus.Registry) *supervisor {
-	s := &supervisor{flags: f, log: log, poll: poll, byName: map[string]instances.Instance{}, several: f.Config != "",
+	s := &supervisor{flags: f, log: log, poll: poll, byName: map[string]instances.Instance{}, nameOf: map[string]string{}, several: f.Config != "",
 		registry: registry, health: map[string]*tableHealth{}, failing: map[string]string{}, skipped: map[string]string{}}
 	for _, in := range list {
 		s.byName[in.Name] = in
+		s.nameOf[in.Host()] = in.Name
 	}
 	s.owned = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "coupa_kafka", Name: "instance_owned",
 		Help: "1 for each Coupa instance this process syncs (the group gave it to this member); 0 for the configured instances other members sync."},
@@ -76,13 +84,22 @@ func newSupervisor(f *Flags, log *slog.Logger, poll producer.Poll, list []instan
 	return s
 }
 
-// names are the configured instances, the group's units.
+// names are the configured instances.
 func (s *supervisor) names() []string { return slices.Sorted(maps.Keys(s.byName)) }
+
+// units are the group's units: the instances' hosts.
+func (s *supervisor) units() []string { return slices.Sorted(maps.Keys(s.nameOf)) }
 
 // changed follows the member's ownership (the gauge; /readyz).
 func (s *supervisor) changed(st group.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	names := make([]string, 0, len(st.Owned))
+	for _, unit := range st.Owned {
+		names = append(names, s.nameOf[unit])
+	}
+	slices.Sort(names)
+	st.Owned = names
 	s.status = st
 	for name := range s.byName {
 		v := 0.0
@@ -93,12 +110,17 @@ func (s *supervisor) changed(st group.Status) {
 	}
 }
 
-// work runs one owned instance until ctx ends (the group revoked it, or
-// the process stops), retrying with backoff while it cannot sync.
-func (s *supervisor) work(ctx context.Context, name string) {
+// work runs one owned instance (the group's unit is its host) until ctx
+// ends (the group revoked it, or the process stops), retrying with backoff
+// while it cannot sync. A fenced instance is not retried: another process
+// took its transactional ids over, the group's new owner if this process
+// is a zombie; retrying would fence that owner in turn.
+func (s *supervisor) work(ctx context.Context, unit string) {
+	name := s.nameOf[unit]
 	log := s.log.With("instance", name)
 	defer s.forget(name)
 	for backoff := instanceRetryMin; ; backoff = min(2*backoff, instanceRetryMax) {
+		started := time.Now()
 		err := s.runInstance(ctx, name, log)
 		if ctx.Err() != nil {
 			return
@@ -106,6 +128,15 @@ func (s *supervisor) work(ctx context.Context, name string) {
 		s.mu.Lock()
 		s.failing[name] = oneLine(err)
 		s.mu.Unlock()
+		var fenced *producer.FencedError
+		if errors.As(err, &fenced) {
+			log.Error("fenced: another process syncs this instance; this one stops syncing it until the group assigns it again", "error", oneLine(err))
+			<-ctx.Done()
+			return
+		}
+		if time.Since(started) > instanceRetryMax {
+			backoff = instanceRetryMin // it ran a long while: a new failure
+		}
 		log.Error("instance not syncing; retrying", "retry_in", backoff.String(), "error", oneLine(err))
 		select {
 		case <-ctx.Done():
