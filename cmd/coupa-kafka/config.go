@@ -65,12 +65,11 @@ type Flags struct {
 // per start.
 func (f *Flags) validate(needCoupa bool, extra ...error) error {
 	errs := append([]error(nil), extra...)
-	if needCoupa && f.Config != "" {
+	switch {
+	case needCoupa && f.Config != "":
 		errs = append(errs, f.validateInstances()...)
-		needCoupa = false
 		errs = append(errs, f.validateSharedCoupa()...)
-	}
-	if needCoupa {
+	case needCoupa:
 		if _, err := coupa.ParseInstanceURL(f.InstanceURL); err != nil {
 			errs = append(errs, err)
 		}
@@ -91,7 +90,7 @@ func (f *Flags) validate(needCoupa bool, extra ...error) error {
 	if len(f.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS (--brokers) is required"))
 	}
-	if (needCoupa || f.Config != "") && f.RegistryURL == "" {
+	if needCoupa && f.RegistryURL == "" {
 		errs = append(errs, errors.New("SCHEMA_REGISTRY_URL (--schema-registry-url) is required"))
 	}
 	if f.OffsetsTopic == "" {

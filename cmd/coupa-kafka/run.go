@@ -98,14 +98,14 @@ func (c *RunCmd) Run(ctx context.Context) error {
 	defer srv.Close()
 
 	poll := producer.Poll{Min: c.PollMin, Max: c.PollInterval, Budget: c.PollBudget, Intervals: intervals}
-	s, err := c.startupChecks(ctx, log, poll, list)
-	if err != nil {
-		return err
-	}
 	if kafka, err = c.kafkaOpts(log); err != nil {
 		return err
 	}
 	if registry, err = c.registryClient(); err != nil {
+		return fmt.Errorf("schema registry: %w", err)
+	}
+	s, err := c.startupChecks(ctx, log, poll, list, kafka, registry)
+	if err != nil {
 		return err
 	}
 	metricsHandler.set(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
@@ -155,7 +155,7 @@ func (c *RunCmd) validateRun() (map[string]time.Duration, error) {
 // with COUPA_CONFIG, Kafka and the registry (each instance's Coupa is
 // checked by the member that is given it, and an instance that fails is
 // retried there without stopping the others).
-func (c *RunCmd) startupChecks(ctx context.Context, log *slog.Logger, poll producer.Poll, list []instances.Instance) (*supervisor, error) {
+func (c *RunCmd) startupChecks(ctx context.Context, log *slog.Logger, poll producer.Poll, list []instances.Instance, kopts []kgo.Opt, rc *sr.Client) (*supervisor, error) {
 	if c.Config == "" {
 		a, err := prepare(ctx, &c.Flags, wiring{log: log})
 		if err != nil {
@@ -164,14 +164,6 @@ func (c *RunCmd) startupChecks(ctx context.Context, log *slog.Logger, poll produ
 		s := newSupervisor(&c.Flags, log, poll, list, a.metrics.Registry)
 		s.metrics, s.prepared = a.metrics, a
 		return s, nil
-	}
-	kopts, err := c.kafkaOpts(log)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.registryClient()
-	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
 	}
 	if err := preflightShared(ctx, &c.Flags, kopts, rc); err != nil {
 		return nil, err
